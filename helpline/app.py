@@ -1,0 +1,139 @@
+"""The application factory: ``create_app(settings)`` wires every part; nothing runs at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from helpline import appkeys
+from helpline.channels.twilio.signature import TwilioSignature
+from helpline.channels.twilio.views import setup_twilio_routes
+from helpline.clock import Clock, SystemClock
+from helpline.conversations.service import ConversationService, GreetingResponder, Responder
+from helpline.db import Database
+from helpline.dev.views import setup_dev_pages
+from helpline.errors import setup_errors
+from helpline.health import setup_health
+from helpline.keys import load_keys
+from helpline.migrate import current_revision, head_revision
+from helpline.outbox.providers import LoopbackProvider, Provider, TwilioProvider
+from helpline.outbox.sender import OutboxSender
+from helpline.outbox.service import Outbox
+from helpline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SchemaNotReady(RuntimeError):
+    """The database is not at the newest migration."""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    provider: Provider | None = None,
+    responder: Responder | None = None,
+    run_workers: bool = True,
+) -> web.Application:
+    """Build the web application; resources open and close with its lifecycle."""
+    app = web.Application(client_max_size=256 * 1024)
+    keys = load_keys(settings)
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.CLOCK] = clock or SystemClock()
+    app[appkeys.KEYS] = keys
+    app[appkeys.OUTBOX] = Outbox(cipher=keys.cipher)
+    app[appkeys.TWILIO_SIGNATURE] = TwilioSignature(
+        auth_token=settings.auth_token,
+        public_url=settings.public_url,
+        trust_proxy_headers=settings.trust_proxy_headers,
+    )
+    app[appkeys.CONVERSATIONS] = ConversationService(
+        cipher=keys.cipher,
+        pseudonyms=keys.pseudonyms,
+        outbox=app[appkeys.OUTBOX],
+        responder=responder or GreetingResponder(settings.greeting),
+    )
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_provider(provider))
+    app.cleanup_ctx.append(_sender(run_workers))
+    setup_errors(app)
+    setup_health(app)
+    setup_twilio_routes(app)
+    if settings.env == "development" and not settings.twilio_configured:
+        setup_dev_pages(app)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    db = Database(app[appkeys.SETTINGS].effective_database_url)
+    try:
+        current, head = await current_revision(db.engine), head_revision()
+        if current != head:
+            raise SchemaNotReady(
+                f"database is at migration {current or 'none'}, code needs {head}: "
+                "run `helpline db upgrade` first"
+            )
+        app[appkeys.DB] = db
+        yield
+    finally:
+        await db.dispose()
+
+
+def _provider(given: Provider | None):  # noqa: ANN202 - a cleanup_ctx factory
+    async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[appkeys.SETTINGS]
+        provider: Provider
+        if given is not None:
+            provider = given
+        elif settings.twilio_configured:
+            provider = TwilioProvider(
+                account_sid=settings.twilio_account_sid or "",
+                auth_token=settings.auth_token,
+                from_number=settings.twilio_from or "",
+                whatsapp_from=settings.twilio_whatsapp_from,
+                status_callback=f"{settings.public_url}/twilio/status",
+                api_url=settings.twilio_api_url,
+                timeout=settings.sender.request_timeout_seconds,
+            )
+        else:
+            log.warning("no Twilio credentials: outgoing texts stay on the loopback provider")
+            provider = LoopbackProvider(clock=app[appkeys.CLOCK])
+        app[appkeys.PROVIDER] = provider
+        app[appkeys.LOOPBACK] = provider if isinstance(provider, LoopbackProvider) else None
+        try:
+            yield
+        finally:
+            if given is None:
+                await provider.close()
+
+    return provider_ctx
+
+
+def _sender(run: bool):  # noqa: ANN202 - a cleanup_ctx factory
+    async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
+        sender = OutboxSender(
+            db=app[appkeys.DB],
+            outbox=app[appkeys.OUTBOX],
+            provider=app[appkeys.PROVIDER],
+            cipher=app[appkeys.KEYS].cipher,
+            clock=app[appkeys.CLOCK],
+            settings=app[appkeys.SETTINGS].sender,
+        )
+        app[appkeys.SENDER] = sender
+        if not run:  # tests drive the sender themselves with run_once()
+            yield
+            return
+        task = asyncio.create_task(sender.run(), name="outbox-sender")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return sender_ctx

@@ -1,0 +1,1 @@
+"""Twilio webhooks: SMS and WhatsApp in, delivery status callbacks."""

@@ -1,0 +1,115 @@
+"""``POST /twilio/sms`` and ``POST /twilio/status``: verify, store, answer TwiML."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from pydantic import ValidationError
+from sqlalchemy import update
+from twilio.twiml.messaging_response import MessagingResponse
+
+from helpline import appkeys
+from helpline.channels.twilio.params import InboundMessage, StatusCallback, describe
+from helpline.channels.twilio.signature import bad_request, read_form
+from helpline.conversations.contacts import mark_opted_out
+from helpline.conversations.service import DuplicateDelivery, Inbound
+from helpline.db import insert_for
+from helpline.outbox.models import DeliveryEvent, OutboxMessage
+from helpline.outbox.providers import OPTED_OUT
+from helpline.privacy.addresses import AddressError, parse_address
+
+log = logging.getLogger(__name__)
+
+# Later statuses never move back to earlier ones when callbacks arrive out of order.
+STATUS_RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "receiving": 3,
+               "received": 4, "delivered": 5, "read": 6, "undelivered": 7, "failed": 7,
+               "canceled": 7}
+
+EMPTY_TWIML = str(MessagingResponse())
+
+
+def twiml(body: str = EMPTY_TWIML) -> web.Response:
+    """Return a TwiML answer."""
+    return web.Response(text=body, content_type="text/xml")
+
+
+async def receive_sms(request: web.Request) -> web.Response:
+    """Store an inbound SMS or WhatsApp message; replies go out through the outbox."""
+    app = request.app
+    settings = app[appkeys.SETTINGS]
+    form = await read_form(request)
+    app[appkeys.TWILIO_SIGNATURE].check(request, form)
+    try:
+        params = InboundMessage.model_validate(dict(form))
+    except ValidationError as exc:
+        raise bad_request(describe(exc)) from None
+    if len(params.body) > settings.max_body_chars:
+        raise bad_request(f"Body is longer than {settings.max_body_chars} characters",
+                          web.HTTPRequestEntityTooLarge)
+    try:
+        address = parse_address(params.from_, region=settings.default_region)
+    except AddressError as exc:
+        raise bad_request(f"From is {exc}") from None
+
+    inbound = Inbound(address=address, text=params.body, provider_sid=params.message_sid,
+                      received_at=app[appkeys.CLOCK].now())
+    try:
+        async with app[appkeys.DB].transaction() as session:
+            await app[appkeys.CONVERSATIONS].receive(session, inbound=inbound)
+    except DuplicateDelivery:
+        log.info("redelivered message ignored sid=%s", params.message_sid)
+    return twiml()
+
+
+async def receive_status(request: web.Request) -> web.Response:
+    """Record a delivery status callback once per (MessageSid, MessageStatus)."""
+    app = request.app
+    form = await read_form(request)
+    app[appkeys.TWILIO_SIGNATURE].check(request, form)
+    try:
+        params = StatusCallback.model_validate(dict(form))
+    except ValidationError as exc:
+        raise bad_request(describe(exc)) from None
+    status = params.message_status.lower()
+    now = app[appkeys.CLOCK].now()
+    async with app[appkeys.DB].transaction() as session:
+        inserted = (
+            await session.execute(
+                insert_for(session, DeliveryEvent)
+                .values(provider_sid=params.message_sid, status=status,
+                        error_code=params.error_code, received_at=now)
+                .on_conflict_do_nothing()
+                .returning(DeliveryEvent.id)
+            )
+        ).scalar_one_or_none()
+        if inserted is None:
+            return twiml()  # a repeat of a callback we already have
+        row = (
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.provider_sid == params.message_sid)
+                .values(error_code=params.error_code or OutboxMessage.error_code)
+                .returning(OutboxMessage.id, OutboxMessage.contact_id,
+                           OutboxMessage.delivery_status)
+            )
+        ).first()
+        if row is None:
+            log.info("status callback for an unknown message sid=%s", params.message_sid)
+            return twiml()
+        if STATUS_RANK.get(status, -1) >= STATUS_RANK.get(row.delivery_status or "", -1):
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == row.id)
+                .values(delivery_status=status)
+            )
+        if params.error_code == OPTED_OUT and row.contact_id is not None:
+            await mark_opted_out(session, contact_id=row.contact_id, now=now,
+                                 actor="twilio", reason="error 21610")
+    log.info("delivery status outbox=%s status=%s", row.id, status)
+    return twiml()
+
+
+def setup_twilio_routes(app: web.Application) -> None:
+    """Add the Twilio webhook routes."""
+    app.router.add_post("/twilio/sms", receive_sms)
+    app.router.add_post("/twilio/status", receive_status)

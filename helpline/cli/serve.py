@@ -1,0 +1,44 @@
+"""``helpline serve``: run the web service."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from aiohttp import web
+
+from helpline.app import SchemaNotReady, create_app
+from helpline.db import DatabaseConfigError
+from helpline.keys import KeyConfigError
+from helpline.logs import setup_logging
+from helpline.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` command."""
+    parser = subparsers.add_parser("serve", help="serve the webhooks, chat and console")
+    parser.add_argument("--host", help="address to listen on (default from settings)")
+    parser.add_argument("--port", type=int, help="port to listen on (default from settings)")
+    parser.set_defaults(func=serve)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the service until interrupted."""
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
+    settings = load_settings(args.config, **overrides)
+    setup_logging(settings.log_level)
+    try:
+        app = create_app(settings)
+    except (KeyConfigError, DatabaseConfigError) as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None,
+                    access_log_format='%a "%r" %s %b %Tf')
+    except SchemaNotReady as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,1 @@
+"""Contacts, conversations and messages: the anonymised contact log."""

@@ -1,0 +1,93 @@
+"""Find contacts by pseudonym; record opt-outs. Never touches a number in clear beyond hashing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline.audit import service as audit
+from helpline.conversations.models import Contact
+from helpline.db import insert_for
+from helpline.outbox.models import CANCELLED, PENDING, OutboxMessage
+from helpline.privacy.addresses import Address
+from helpline.privacy.crypto import Cipher
+from helpline.privacy.pseudonym import Pseudonymizer
+
+
+async def find_contact(
+    session: AsyncSession, *, pseudonyms: Pseudonymizer, e164: str
+) -> Contact | None:
+    """Return the contact for a number under any pseudonym key version, or None."""
+    digests = [p.digest for p in pseudonyms.all_pseudonyms(e164)]
+    result = await session.execute(select(Contact).where(Contact.pseudonym.in_(digests)))
+    return result.scalars().first()
+
+
+async def upsert_contact(
+    session: AsyncSession,
+    *,
+    pseudonyms: Pseudonymizer,
+    cipher: Cipher,
+    address: Address,
+    now: datetime,
+) -> Contact:
+    """Return the contact for ``address``, created if new, locked for this transaction."""
+    current = pseudonyms.pseudonym(address.e164)
+    contact = await find_contact(session, pseudonyms=pseudonyms, e164=address.e164)
+    if contact is None:
+        await session.execute(
+            insert_for(session, Contact)
+            .values(
+                pseudonym=current.digest,
+                pseudonym_version=current.version,
+                address_enc=cipher.encrypt(address.twilio),
+                created_at=now,
+                last_seen_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+        contact = await find_contact(session, pseudonyms=pseudonyms, e164=address.e164)
+        assert contact is not None
+    # Lock the row (PostgreSQL) so that two messages from one contact are handled one at a time.
+    contact = (
+        await session.execute(
+            select(Contact).where(Contact.id == contact.id).with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    if contact.pseudonym_version != current.version:
+        # A new pseudonym key is in force: move this contact onto it.
+        contact.pseudonym, contact.pseudonym_version = current.digest, current.version
+    contact.last_seen_at = now
+    if contact.address_enc is None or cipher.decrypt(contact.address_enc) != address.twilio:
+        contact.address_enc = cipher.encrypt(address.twilio)
+    return contact
+
+
+async def mark_opted_out(
+    session: AsyncSession, *, contact_id: int, now: datetime, actor: str, reason: str
+) -> None:
+    """Record an opt-out and cancel every text still waiting for that contact."""
+    await session.execute(
+        update(Contact)
+        .where(Contact.id == contact_id, Contact.opted_out_at.is_(None))
+        .values(opted_out_at=now)
+    )
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.contact_id == contact_id, OutboxMessage.status == PENDING)
+        .values(status=CANCELLED, last_error="recipient opted out")
+    )
+    audit.record(session, at=now, actor=actor, action="contact.opted_out",
+                 subject_type="contact", subject_id=contact_id, reason=reason)
+
+
+async def mark_opted_in(session: AsyncSession, *, contact_id: int, now: datetime, actor: str) -> None:
+    """Record that a contact opted back in (START, UNSTOP)."""
+    await session.execute(
+        update(Contact).where(Contact.id == contact_id).values(opted_out_at=None)
+    )
+    audit.record(session, at=now, actor=actor, action="contact.opted_in",
+                 subject_type="contact", subject_id=contact_id)

@@ -1,0 +1,71 @@
+"""Tables of the contact log. No phone number or message text is stored in clear."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from helpline.db import Base, BigId, UTCDateTime
+
+
+class Contact(Base):
+    """A young person, known only by a keyed pseudonym of their number."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), unique=True)
+    pseudonym_version: Mapped[int]
+    # Where to reply (e.g. "whatsapp:+44..."), encrypted; deleted by retention.
+    address_enc: Mapped[str | None] = mapped_column(Text)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Conversation(Base):
+    """One contact's exchange on one channel, from first message to close."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_contact_open", "contact_id", "channel", "closed_at"),
+        Index("ix_conversations_status_priority", "status", "priority"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))  # sms, whatsapp, webchat, voice
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, queued, assigned, closed
+    priority: Mapped[str] = mapped_column(String(16), default="standard")
+    language: Mapped[str | None] = mapped_column(String(16))
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    flow_id: Mapped[str | None] = mapped_column(String(64))
+    flow_version: Mapped[str | None] = mapped_column(String(32))
+    flow_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Message(Base):
+    """One message in or out; the body is encrypted and removed by retention."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("provider_sid", name="uq_messages_provider_sid"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(8))  # in, out
+    author: Mapped[str] = mapped_column(String(16))  # contact, flow, volunteer, system
+    body_enc: Mapped[str | None] = mapped_column(Text)
+    # Twilio's MessageSid for inbound messages: the unique key that makes redelivery harmless.
+    provider_sid: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    body_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,168 @@
+"""The conversation service: store what arrives, let triage respond, queue the replies."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline.conversations.contacts import upsert_contact
+from helpline.conversations.models import Contact, Conversation, Message
+from helpline.db import insert_for
+from helpline.outbox.service import Outbox
+from helpline.privacy.addresses import Address
+from helpline.privacy.crypto import Cipher
+from helpline.privacy.pseudonym import Pseudonymizer
+
+log = logging.getLogger(__name__)
+
+
+class DuplicateDelivery(Exception):
+    """The provider delivered a message we already have; the transaction must roll back."""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message as a channel adapter hands it over, already verified and normalised."""
+
+    address: Address
+    text: str
+    received_at: datetime
+    provider_sid: str | None = None
+
+
+@dataclass
+class Turn:
+    """One inbound message in its conversation, handed to the responder."""
+
+    contact: Contact
+    conversation: Conversation
+    message: Message
+    address: Address
+    text: str
+    now: datetime
+    new_conversation: bool
+
+
+class Responder(Protocol):
+    """What answers a young person: a greeting now, the triage flows later."""
+
+    async def respond(self, session: AsyncSession, *, service: ConversationService,
+                      turn: Turn) -> None:
+        """React to ``turn``, sending replies through ``service.reply``."""
+        ...
+
+
+class GreetingResponder:
+    """Answer the first message of a conversation with a configured greeting."""
+
+    def __init__(self, greeting: str) -> None:
+        self._greeting = greeting
+
+    async def respond(self, session: AsyncSession, *, service: ConversationService,
+                      turn: Turn) -> None:
+        """Greet a new conversation; stay quiet afterwards until a person replies."""
+        if turn.new_conversation:
+            await service.reply(session, turn=turn, text=self._greeting, author="system")
+
+
+class ConversationService:
+    """Everything that happens to a conversation goes through here, inside one transaction."""
+
+    def __init__(
+        self,
+        *,
+        cipher: Cipher,
+        pseudonyms: Pseudonymizer,
+        outbox: Outbox,
+        responder: Responder,
+    ) -> None:
+        self.cipher = cipher
+        self.pseudonyms = pseudonyms
+        self.outbox = outbox
+        self.responder = responder
+
+    async def receive(self, session: AsyncSession, *, inbound: Inbound) -> Turn:
+        """Store an inbound message and let the responder act; raise DuplicateDelivery on redelivery."""
+        now = inbound.received_at
+        contact = await upsert_contact(
+            session, pseudonyms=self.pseudonyms, cipher=self.cipher,
+            address=inbound.address, now=now,
+        )
+        conversation, new = await self._open_conversation(
+            session, contact=contact, channel=inbound.address.channel, now=now
+        )
+        message_id = (
+            await session.execute(
+                insert_for(session, Message)
+                .values(
+                    conversation_id=conversation.id,
+                    direction="in",
+                    author="contact",
+                    body_enc=self.cipher.encrypt(inbound.text),
+                    provider_sid=inbound.provider_sid,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing()
+                .returning(Message.id)
+            )
+        ).scalar_one_or_none()
+        if message_id is None:
+            raise DuplicateDelivery(inbound.provider_sid)
+        message = await session.get_one(Message, message_id)
+        conversation.last_inbound_at = now
+        conversation.updated_at = now
+        turn = Turn(contact=contact, conversation=conversation, message=message,
+                    address=inbound.address, text=inbound.text, now=now,
+                    new_conversation=new)
+        await self.responder.respond(session, service=self, turn=turn)
+        log.info("inbound stored conversation=%s message=%s new=%s",
+                 conversation.id, message_id, new)
+        return turn
+
+    async def reply(self, session: AsyncSession, *, turn: Turn, text: str, author: str) -> Message:
+        """Record an outgoing message and queue it in the outbox (same transaction)."""
+        message = Message(
+            conversation_id=turn.conversation.id,
+            direction="out",
+            author=author,
+            body_enc=self.cipher.encrypt(text),
+            created_at=turn.now,
+        )
+        session.add(message)
+        await session.flush()
+        if turn.contact.opted_out_at is None:
+            self.outbox.enqueue(
+                session, now=turn.now, to=turn.address, body=text, purpose="reply",
+                contact_id=turn.contact.id, conversation_id=turn.conversation.id,
+                message_id=message.id,
+            )
+        return message
+
+    async def _open_conversation(
+        self, session: AsyncSession, *, contact: Contact, channel: str, now: datetime
+    ) -> tuple[Conversation, bool]:
+        result = await session.execute(
+            select(Conversation)
+            .where(
+                Conversation.contact_id == contact.id,
+                Conversation.channel == channel,
+                Conversation.closed_at.is_(None),
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        conversation = result.scalars().first()
+        if conversation is not None:
+            return conversation, False
+        conversation = Conversation(
+            contact_id=contact.id, channel=channel, status="open", priority="standard",
+            flags=[], results={}, created_at=now, updated_at=now,
+        )
+        session.add(conversation)
+        await session.flush()
+        return conversation, True

@@ -1,0 +1,168 @@
+"""Database plumbing: one code path for SQLite and PostgreSQL, chosen by URL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+# Integer primary keys that autoincrement on both databases.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base class of every table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use an aware UTC time")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class DatabaseConfigError(Exception):
+    """The database URL cannot be used; the message says why and what to do."""
+
+
+def normalise_url(url: str) -> str:
+    """Return ``url`` with the async driver this project uses for its database."""
+    parsed = make_url(url)
+    drivers = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
+               "postgres": "postgresql+asyncpg"}
+    if parsed.drivername in drivers:
+        parsed = parsed.set(drivername=drivers[parsed.drivername])
+    if parsed.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise DatabaseConfigError(
+            f"HELPLINE_DATABASE_URL: unsupported database {parsed.drivername!r}; "
+            "use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+AfterCommit = Callable[[], None]
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` once the session's transaction has committed (e.g. wake a worker)."""
+    callbacks: list[AfterCommit] = session.info.setdefault("after_commit", [])
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
+class Database:
+    """An engine, its session factory, and transactions that behave the same on both databases."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalise_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        try:
+            self.engine: AsyncEngine = create_async_engine(
+                self.url,
+                echo=echo,
+                hide_parameters=True,  # parameters may hold pseudonyms and ciphertext
+                pool_pre_ping=not self.is_sqlite,
+                **({"pool_size": 10, "max_overflow": 10} if not self.is_sqlite else {}),
+            )
+        except ModuleNotFoundError as exc:
+            raise DatabaseConfigError(
+                f"the driver for {make_url(self.url).drivername} is not installed "
+                f"({exc.name}); run `make install`"
+            ) from exc
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Serialising write transactions in-process avoids
+        # "database is locked" between our own connections; BEGIN IMMEDIATE and the busy
+        # timeout cover other processes.
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        if self.is_sqlite:
+            _configure_sqlite(self.engine)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """Open a session in one transaction: commit on success, roll back on error."""
+        lock = self._write_lock or contextlib.nullcontext()
+        async with lock:
+            async with self.sessionmaker() as session:
+                async with session.begin():
+                    yield session
+                callbacks = session.info.pop("after_commit", [])
+        for callback in callbacks:
+            callback()
+
+    @contextlib.asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        """Open a session for reading only (no lock on SQLite: WAL lets readers run)."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(helpline_read_only=True)
+            async with self.sessionmaker(bind=conn) as session:
+                yield session
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=10000",
+            "PRAGMA synchronous=NORMAL",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Writers take the write lock up front so they wait (busy timeout) instead of
+        # failing when they later upgrade a read lock; readers never block anyone.
+        read_only = conn.get_execution_options().get("helpline_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def insert_for(session: AsyncSession, table: Any) -> Any:
+    """Return an INSERT for ``table`` in the session's dialect (with ``on_conflict_do_nothing``)."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)

@@ -1,0 +1,1 @@
+"""Durable timers: work with a due time that survives restarts and runs once."""

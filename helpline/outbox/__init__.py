@@ -1,0 +1,1 @@
+"""The outbox: every outgoing text is a row written with its cause, then delivered."""

@@ -1,0 +1,1 @@
+"""Privacy by construction: pseudonyms, encryption at rest, address handling."""
