@@ -1,0 +1,1 @@
+"""Tests for triage flow files, their checker and the flow engine."""
