@@ -16,7 +16,9 @@ def problems_of(tmp_path: Path, data: dict) -> list[str]:
     """Return the problems found in ``data`` written as a flow file."""
     path = write_flow(tmp_path, data)
     _, problems = read_flow(path)
-    return [str(p) for p in problems]
+    lines = [str(p) for p in problems]
+    assert all(line.startswith(f"{path}: ") for line in lines)  # every line names the file
+    return lines
 
 
 def run_cli(*args: str) -> int:

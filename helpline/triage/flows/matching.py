@@ -37,7 +37,7 @@ NUMBER_WORDS = {word: n for n, word in enumerate(_NUMBER_NAMES.split())}
 
 # Yes and no, normalised (no accents, no case), per language. English is always accepted too.
 YES = {
-    "en": "y ye yes yea yeah yeh yh ya yah yep yup yeap sure correct right",
+    "en": "y ye yes yea yeah yeh yh ya yah yep yup yeap sure correct right safe",
     "ar": "نعم ايوه ايوا اه ايه اجل نعمم na3am naam aywa aiwa eh ah",
     "vi": "co vang da u uh um dung roi yes",
     "fa": "بله بلي اره اري ها بلی baleh bale are areh ari",
@@ -75,18 +75,24 @@ def tokens(text: str) -> tuple[str, ...]:
 def _word_equal(a: str, b: str) -> bool:
     if a == b:
         return True
-    if min(len(a), len(b)) < _FUZZY_MIN_LENGTH or a.isdigit() or b.isdigit():
+    if len(a) < _FUZZY_MIN_LENGTH or len(b) < _FUZZY_MIN_LENGTH or abs(len(a) - len(b)) > 1:
+        return False
+    if a.isdigit() or b.isdigit():
         return False
     return OSA.distance(a, b, score_cutoff=1) <= 1  # a swap of two letters is one typo
 
 
 def contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
     """Return whether the words ``needle`` appear together in ``haystack`` (one typo allowed)."""
-    if not needle:
-        return False
     n = len(needle)
+    if not n:
+        return False
+    first = needle[0]
     for i in range(len(haystack) - n + 1):
-        if all(_word_equal(haystack[i + j], needle[j]) for j in range(n)):
+        word = haystack[i]
+        if word != first and not _word_equal(word, first):
+            continue  # cheap rejection: most positions fail on the first word
+        if all(_word_equal(haystack[i + j], needle[j]) for j in range(1, n)):
             return True
     if n > 1:  # missing spaces: "notsafe"
         joined = "".join(needle)
