@@ -18,7 +18,8 @@ def matches(case: dict, text: str, language: str = "en") -> bool:
 @pytest.mark.parametrize(
     ("text", "language"),
     [("y", "en"), ("Yeah!", "en"), ("ye", "en"), ("YH", "en"), ("ya", "en"), ("yesss", "en"),
-     ("Yes please", "en"), ("safe", "en"), ("نعم", "ar"), ("ايوه", "ar"), ("có", "vi"), ("Co a", "vi"),
+     ("Yes please", "en"), ("safe", "en"), ("نعم", "ar"), ("ايوه", "ar"), ("có", "vi"),
+     ("Co a", "vi"),
      ("vâng", "vi"), ("بله", "fa"), ("آره", "fa"), ("yes", "vi")],
 )  # fmt: skip
 def test_yes_in_text_speak_means_yes(text: str, language: str) -> None:
