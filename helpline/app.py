@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol, TypeVar
 
 from aiohttp import web
 
@@ -18,6 +19,7 @@ from helpline.db import Database
 from helpline.dev.views import setup_dev_pages
 from helpline.errors import setup_errors
 from helpline.health import setup_health
+from helpline.jobs.runner import JobRunner
 from helpline.keys import load_keys
 from helpline.migrate import current_revision, head_revision
 from helpline.outbox.providers import LoopbackProvider, Provider, TwilioProvider
@@ -26,6 +28,17 @@ from helpline.outbox.service import Outbox
 from helpline.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class Worker(Protocol):
+    """A background worker: ``run`` loops until cancelled."""
+
+    async def run(self) -> None:
+        """Work until cancelled."""
+        ...
+
+
+W = TypeVar("W", bound=Worker)
 
 
 class SchemaNotReady(RuntimeError):
@@ -47,6 +60,7 @@ def create_app(
     app[appkeys.CLOCK] = clock or SystemClock()
     app[appkeys.KEYS] = keys
     app[appkeys.OUTBOX] = Outbox(cipher=keys.cipher)
+    app[appkeys.JOB_HANDLERS] = []
     app[appkeys.TWILIO_SIGNATURE] = TwilioSignature(
         auth_token=settings.auth_token,
         public_url=settings.public_url,
@@ -60,7 +74,8 @@ def create_app(
     )
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_provider(provider))
-    app.cleanup_ctx.append(_sender(run_workers))
+    app.cleanup_ctx.append(_background(appkeys.SENDER, _build_sender, run_workers))
+    app.cleanup_ctx.append(_background(appkeys.JOBS, _build_jobs, run_workers))
     setup_errors(app)
     setup_health(app)
     setup_twilio_routes(app)
@@ -84,7 +99,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await db.dispose()
 
 
-def _provider(given: Provider | None):  # noqa: ANN202 - a cleanup_ctx factory
+def _provider(given: Provider | None):
     async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[appkeys.SETTINGS]
         provider: Provider
@@ -114,21 +129,34 @@ def _provider(given: Provider | None):  # noqa: ANN202 - a cleanup_ctx factory
     return provider_ctx
 
 
-def _sender(run: bool):  # noqa: ANN202 - a cleanup_ctx factory
-    async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
-        sender = OutboxSender(
-            db=app[appkeys.DB],
-            outbox=app[appkeys.OUTBOX],
-            provider=app[appkeys.PROVIDER],
-            cipher=app[appkeys.KEYS].cipher,
-            clock=app[appkeys.CLOCK],
-            settings=app[appkeys.SETTINGS].sender,
-        )
-        app[appkeys.SENDER] = sender
-        if not run:  # tests drive the sender themselves with run_once()
+def _build_sender(app: web.Application) -> OutboxSender:
+    return OutboxSender(
+        db=app[appkeys.DB],
+        outbox=app[appkeys.OUTBOX],
+        provider=app[appkeys.PROVIDER],
+        cipher=app[appkeys.KEYS].cipher,
+        clock=app[appkeys.CLOCK],
+        settings=app[appkeys.SETTINGS].sender,
+    )
+
+
+def _build_jobs(app: web.Application) -> JobRunner:
+    runner = JobRunner(db=app[appkeys.DB], clock=app[appkeys.CLOCK])
+    for register in app[appkeys.JOB_HANDLERS]:
+        register(app, runner)
+    return runner
+
+
+def _background(key: web.AppKey[W], build: Callable[[web.Application], W], run: bool):
+    """Return a cleanup_ctx that builds a worker into ``key`` and runs it unless told not to."""
+
+    async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
+        worker = build(app)
+        app[key] = worker
+        if not run:  # tests drive the worker themselves with run_once()
             yield
             return
-        task = asyncio.create_task(sender.run(), name="outbox-sender")
+        task = asyncio.create_task(worker.run(), name=build.__name__.removeprefix("_build_"))
         try:
             yield
         finally:
@@ -136,4 +164,4 @@ def _sender(run: bool):  # noqa: ANN202 - a cleanup_ctx factory
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    return sender_ctx
+    return worker_ctx

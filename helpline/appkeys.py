@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from helpline.channels.twilio.signature import TwilioSignature
-    from helpline.clock import Clock
-    from helpline.conversations.service import ConversationService
-    from helpline.db import Database
-    from helpline.keys import KeyRing
-    from helpline.outbox.providers import LoopbackProvider, Provider
-    from helpline.outbox.sender import OutboxSender
-    from helpline.outbox.service import Outbox
-    from helpline.settings import Settings
+from helpline.channels.twilio.signature import TwilioSignature
+from helpline.clock import Clock
+from helpline.conversations.service import ConversationService
+from helpline.db import Database
+from helpline.jobs.runner import JobRunner
+from helpline.keys import KeyRing
+from helpline.outbox.providers import LoopbackProvider, Provider
+from helpline.outbox.sender import OutboxSender
+from helpline.outbox.service import Outbox
+from helpline.settings import Settings
 
-SETTINGS = web.AppKey("settings", "Settings")
-CLOCK = web.AppKey("clock", "Clock")
-DB = web.AppKey("db", "Database")
-KEYS = web.AppKey("keys", "KeyRing")
-OUTBOX = web.AppKey("outbox", "Outbox")
-PROVIDER = web.AppKey("provider", "Provider")
-LOOPBACK = web.AppKey("loopback", "LoopbackProvider | None")
-SENDER = web.AppKey("sender", "OutboxSender")
-CONVERSATIONS = web.AppKey("conversations", "ConversationService")
-TWILIO_SIGNATURE = web.AppKey("twilio_signature", "TwilioSignature")
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+DB = web.AppKey("db", Database)
+KEYS = web.AppKey("keys", KeyRing)
+OUTBOX = web.AppKey("outbox", Outbox)
+PROVIDER = web.AppKey("provider", Provider)
+LOOPBACK = web.AppKey("loopback", LoopbackProvider | None)
+SENDER = web.AppKey("sender", OutboxSender)
+JOBS = web.AppKey("jobs", JobRunner)
+# Domain set-up functions append here to register their job handlers once the runner exists.
+JOB_HANDLERS = web.AppKey("job_handlers", list[Callable[[web.Application, JobRunner], None]])
+CONVERSATIONS = web.AppKey("conversations", ConversationService)
+TWILIO_SIGNATURE = web.AppKey("twilio_signature", TwilioSignature)

@@ -11,7 +11,12 @@ from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -42,6 +47,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Store aware times as UTC (naive UTC on SQLite); refuse naive ones."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -50,6 +56,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Return stored times as aware UTC."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -115,11 +122,10 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """Open a session in one transaction: commit on success, roll back on error."""
         lock = self._write_lock or contextlib.nullcontext()
-        async with lock:
-            async with self.sessionmaker() as session:
-                async with session.begin():
-                    yield session
-                callbacks = session.info.pop("after_commit", [])
+        async with lock, self.sessionmaker() as session:
+            async with session.begin():
+                yield session
+            callbacks = session.info.pop("after_commit", [])
         for callback in callbacks:
             callback()
 

@@ -89,7 +89,9 @@ def _pseudonymizer(value: str) -> Pseudonymizer:
                 "HELPLINE_PSEUDONYM_KEYS must be comma-separated 'version:base64key' pairs"
             ) from exc
         if len(key) < MIN_PSEUDONYM_KEY_BYTES:
-            raise KeyConfigError(f"HELPLINE_PSEUDONYM_KEYS: key version {number} is shorter than 32 bytes")
+            raise KeyConfigError(
+                f"HELPLINE_PSEUDONYM_KEYS: key version {number} is shorter than 32 bytes"
+            )
         keys[number] = key
     if not keys:
         raise KeyConfigError("HELPLINE_PSEUDONYM_KEYS has no keys")

@@ -106,7 +106,7 @@ class Settings(BaseSettings):
 
 # Used to sign and check webhooks when no Twilio account is configured (development,
 # the simulator and the tests). Production refuses to start without a real token.
-DEVELOPMENT_AUTH_TOKEN = "development-only-auth-token"
+DEVELOPMENT_AUTH_TOKEN = "development-only-auth-token"  # noqa: S105 - not a secret
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: object) -> Settings:

@@ -84,7 +84,9 @@ async def mark_opted_out(
                  subject_type="contact", subject_id=contact_id, reason=reason)
 
 
-async def mark_opted_in(session: AsyncSession, *, contact_id: int, now: datetime, actor: str) -> None:
+async def mark_opted_in(
+    session: AsyncSession, *, contact_id: int, now: datetime, actor: str
+) -> None:
     """Record that a contact opted back in (START, UNSTOP)."""
     await session.execute(
         update(Contact).where(Contact.id == contact_id).values(opted_out_at=None)

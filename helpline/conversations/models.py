@@ -38,7 +38,8 @@ class Conversation(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(16))  # sms, whatsapp, webchat, voice
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open, queued, assigned, closed
+    # open, queued, assigned, closed
+    status: Mapped[str] = mapped_column(String(16), default="open")
     priority: Mapped[str] = mapped_column(String(16), default="standard")
     language: Mapped[str | None] = mapped_column(String(16))
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)

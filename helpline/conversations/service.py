@@ -87,7 +87,7 @@ class ConversationService:
         self.responder = responder
 
     async def receive(self, session: AsyncSession, *, inbound: Inbound) -> Turn:
-        """Store an inbound message and let the responder act; raise DuplicateDelivery on redelivery."""
+        """Store an inbound message and let the responder act; DuplicateDelivery if seen."""
         now = inbound.received_at
         contact = await upsert_contact(
             session, pseudonyms=self.pseudonyms, cipher=self.cipher,

@@ -45,8 +45,7 @@ async def simulator(request: web.Request) -> web.Response:
         f"({html.escape(t.channel)})</small><br>{html.escape(t.body)}</li>"
         for t in reversed(loopback.sent if loopback else [])
     ) or "<li><small>nothing sent yet</small></li>"
-    from_ = request.query.get("from", DEFAULT_FROM)
-    return web.Response(text=PAGE.format(from_=html.escape(from_), replies=replies),
+    return web.Response(text=PAGE.format(from_=html.escape(DEFAULT_FROM), replies=replies),
                         content_type="text/html")
 
 
@@ -64,7 +63,7 @@ async def send(request: web.Request) -> web.Response:
                       provider_sid="SMdev" + secrets.token_hex(14))
     async with request.app[appkeys.DB].transaction() as session:
         await request.app[appkeys.CONVERSATIONS].receive(session, inbound=inbound)
-    raise web.HTTPSeeOther(f"/dev/?from={address.twilio}")
+    raise web.HTTPSeeOther("/dev/")
 
 
 def setup_dev_pages(app: web.Application) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import itertools
 import logging
@@ -56,10 +57,17 @@ class _QuietRebasedHttpClient(AsyncTwilioHttpClient):
         super().__init__(**kwargs)
         self._base_url = base_url
 
-    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    async def request(self, method: str, url: str, params: Any = None, data: Any = None,
+                      headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None,
+                      **kwargs: Any) -> Any:
         if self._base_url and url.startswith(TWILIO_API_BASE):
             url = self._base_url + url[len(TWILIO_API_BASE):]
-        return await super().request(method, url, *args, **kwargs)
+        if auth is not None:
+            # aiohttp 3.14 deprecates auth=BasicAuth; send the same header ourselves.
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode("latin-1")).decode("ascii")
+            headers = {**(headers or {}), "Authorization": f"Basic {token}"}
+        return await super().request(method, url, params=params, data=data, headers=headers,
+                                     auth=None, **kwargs)
 
     def log_request(self, kwargs: dict[str, Any]) -> None:
         # The SDK logs URLs and headers at INFO; ours say only what was called.

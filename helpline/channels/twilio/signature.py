@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
-def bad_request(reason: str, status: type[web.HTTPException] = web.HTTPBadRequest) -> web.HTTPException:
+def bad_request(
+    reason: str, status: type[web.HTTPException] = web.HTTPBadRequest
+) -> web.HTTPException:
     """Return an HTTP error whose body is a short plain-text reason."""
     return status(text=reason + "\n", content_type="text/plain")
 

@@ -45,8 +45,11 @@ async def receive_sms(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise bad_request(describe(exc)) from None
     if len(params.body) > settings.max_body_chars:
-        raise bad_request(f"Body is longer than {settings.max_body_chars} characters",
-                          web.HTTPRequestEntityTooLarge)
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=settings.max_body_chars, actual_size=len(params.body),
+            text=f"Body is longer than {settings.max_body_chars} characters\n",
+            content_type="text/plain",
+        )
     try:
         address = parse_address(params.from_, region=settings.default_region)
     except AddressError as exc:

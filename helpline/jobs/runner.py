@@ -1,0 +1,118 @@
+"""Run due jobs: claimed atomically with a lease, each in its own transaction, once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline.clock import Clock
+from helpline.db import Database
+from helpline.jobs.models import Job
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Job, datetime], Awaitable[None]]
+
+
+class JobRunner:
+    """The background worker that fires durable timers."""
+
+    def __init__(self, *, db: Database, clock: Clock, lease_seconds: float = 120.0,
+                 poll_seconds: float = 1.0, batch_size: int = 20, max_attempts: int = 8,
+                 retry_seconds: float = 30.0) -> None:
+        self._db = db
+        self._clock = clock
+        self._handlers: dict[str, Handler] = {}
+        self._lease = timedelta(seconds=lease_seconds)
+        self._poll = poll_seconds
+        self._batch = batch_size
+        self._max_attempts = max_attempts
+        self._retry = retry_seconds
+        self.wakeup = asyncio.Event()
+
+    def register(self, kind: str, handler: Handler) -> None:
+        """Run ``handler`` for jobs of ``kind``."""
+        self._handlers[kind] = handler
+
+    async def run(self) -> None:
+        """Fire due jobs until cancelled."""
+        while True:
+            self.wakeup.clear()
+            try:
+                fired = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job pass failed; retrying")
+                fired = 0
+            if fired >= self._batch:
+                continue
+            try:
+                async with asyncio.timeout(self._poll):
+                    await self.wakeup.wait()
+            except TimeoutError:
+                pass
+
+    async def run_once(self) -> int:
+        """Claim and run every due job; return how many were claimed."""
+        now = self._clock.now()
+        due = (
+            select(Job.id)
+            .where(Job.done_at.is_(None), Job.due_at <= now,
+                   or_(Job.claimed_until.is_(None), Job.claimed_until < now))
+            .order_by(Job.due_at, Job.id)
+            .limit(self._batch)
+            .with_for_update(skip_locked=True)
+        )
+        async with self._db.transaction() as session:
+            ids = list((await session.execute(
+                update(Job)
+                .where(Job.id.in_(due.scalar_subquery()))
+                .values(claimed_until=now + self._lease, attempts=Job.attempts + 1)
+                .returning(Job.id)
+                .execution_options(synchronize_session=False)
+            )).scalars())
+        for job_id in sorted(ids):
+            await self._run_one(job_id)
+        return len(ids)
+
+    async def _run_one(self, job_id: int) -> None:
+        now = self._clock.now()
+        try:
+            async with self._db.transaction() as session:
+                job = (await session.execute(
+                    select(Job).where(Job.id == job_id).with_for_update()
+                )).scalar_one()
+                if job.done_at is not None:
+                    return  # another process finished it after our lease ran out
+                handler = self._handlers.get(job.kind)
+                if handler is None:
+                    job.done_at, job.outcome, job.last_error = now, "failed", "no handler"
+                    log.error("job %s of unknown kind %s dropped", job.id, job.kind)
+                    return
+                await handler(session, job, now)
+                job.done_at, job.outcome, job.key = now, "done", None
+            log.info("job %s %s done", job_id, job.kind)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._record_failure(job_id, now, type(exc).__name__)
+
+    async def _record_failure(self, job_id: int, now: datetime, reason: str) -> None:
+        async with self._db.transaction() as session:
+            job = await session.get_one(Job, job_id)
+            job.last_error = reason
+            if job.attempts >= self._max_attempts:
+                job.done_at, job.outcome, job.key = now, "failed", None
+                log.error("job %s %s failed for good after %s attempts: %s",
+                          job.id, job.kind, job.attempts, reason)
+            else:
+                delay = self._retry * 2 ** (job.attempts - 1)
+                job.claimed_until = now + timedelta(seconds=delay)
+                log.warning("job %s %s failed (%s); retry in %ss",
+                            job.id, job.kind, reason, int(delay))

@@ -1,0 +1,1 @@
+"""Fakes of outside services that run for real on loopback (never mocks of our own code)."""

@@ -1,0 +1,136 @@
+"""Durable timers: due jobs run once, survive a restart, and retry after failures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline.clock import FrozenClock
+from helpline.db import Database
+from helpline.jobs import service as jobs
+from helpline.jobs.models import Job
+from helpline.jobs.runner import JobRunner
+
+
+class Recorder:
+    """A job handler that records what it was asked to do."""
+
+    def __init__(self, fail_times: int = 0) -> None:
+        self.calls: list[dict] = []
+        self.fail_times = fail_times
+
+    async def __call__(self, session: AsyncSession, job: Job, now: datetime) -> None:
+        """Record the job, failing the first ``fail_times`` calls."""
+        if self.fail_times:
+            self.fail_times -= 1
+            raise RuntimeError("handler failed")
+        self.calls.append(job.payload)
+
+
+def runner_with(db: Database, clock: FrozenClock, handler: Recorder) -> JobRunner:
+    """Return a runner with ``handler`` registered for kind 'test'."""
+    runner = JobRunner(db=db, clock=clock, retry_seconds=10)
+    runner.register("test", handler)
+    return runner
+
+
+async def schedule(db: Database, clock: FrozenClock, seconds: float, key: str | None = None,
+                   **payload: int) -> None:
+    """Schedule a 'test' job ``seconds`` from now."""
+    async with db.transaction() as session:
+        await jobs.schedule(session, kind="test", due_at=clock.advance(0) + _td(seconds),
+                            now=clock.now(), payload=payload, key=key)
+
+
+def _td(seconds: float):  # noqa: ANN202
+    from datetime import timedelta
+
+    return timedelta(seconds=seconds)
+
+
+async def test_job_runs_when_due_not_before(db: Database, clock: FrozenClock) -> None:
+    """Test that a job does not run before its due time and runs once after it."""
+    handler = Recorder()
+    runner = runner_with(db, clock, handler)
+    await schedule(db, clock, 60, n=1)
+    await runner.run_once()
+    assert handler.calls == []
+    clock.advance(61)
+    await runner.run_once()
+    await runner.run_once()
+    assert handler.calls == [{"n": 1}]
+
+
+async def test_job_survives_a_restart(db: Database, clock: FrozenClock) -> None:
+    """Test that a job scheduled before a restart runs on a new runner afterwards."""
+    await schedule(db, clock, 30, n=2)
+    await db.dispose()  # the old process is gone
+    handler = Recorder()
+    clock.advance(31)
+    restarted = Database(db.url)
+    try:
+        await runner_with(restarted, clock, handler).run_once()
+    finally:
+        await restarted.dispose()
+    assert handler.calls == [{"n": 2}]
+
+
+async def test_two_runners_run_a_job_once(db: Database, clock: FrozenClock) -> None:
+    """Test that two runners polling together fire each job exactly once."""
+    import asyncio
+
+    handler = Recorder()
+    for n in range(10):
+        await schedule(db, clock, 0, n=n)
+    other = Database(db.url)
+    try:
+        await asyncio.gather(runner_with(db, clock, handler).run_once(),
+                             runner_with(other, clock, handler).run_once())
+    finally:
+        await other.dispose()
+    assert sorted(call["n"] for call in handler.calls) == list(range(10))
+
+
+async def test_failed_job_is_retried_after_backoff(db: Database, clock: FrozenClock) -> None:
+    """Test that a failing handler is retried later, not at once, and then succeeds."""
+    handler = Recorder(fail_times=1)
+    runner = runner_with(db, clock, handler)
+    await schedule(db, clock, 0, n=3)
+    await runner.run_once()
+    await runner.run_once()
+    assert handler.calls == []
+    clock.advance(11)
+    await runner.run_once()
+    assert handler.calls == [{"n": 3}]
+
+
+async def test_same_key_is_scheduled_once(db: Database, clock: FrozenClock) -> None:
+    """Test that scheduling a key that is already pending keeps one job."""
+    await schedule(db, clock, 10, key="conversation:1:reminder", n=1)
+    await schedule(db, clock, 20, key="conversation:1:reminder", n=2)
+    async with db.reader() as session:
+        assert len((await session.execute(select(Job))).all()) == 1
+
+
+async def test_cancelled_job_never_runs(db: Database, clock: FrozenClock) -> None:
+    """Test that a cancelled job does not fire and frees its key."""
+    handler = Recorder()
+    await schedule(db, clock, 10, key="k", n=1)
+    async with db.transaction() as session:
+        assert await jobs.cancel(session, keys=["k"], now=clock.now()) == 1
+    await schedule(db, clock, 10, key="k", n=2)
+    clock.advance(11)
+    await runner_with(db, clock, handler).run_once()
+    assert handler.calls == [{"n": 2}]
+
+
+async def test_job_of_unknown_kind_is_dropped_loudly(db: Database, clock: FrozenClock) -> None:
+    """Test that a job nobody handles is marked failed instead of looping forever."""
+    async with db.transaction() as session:
+        await jobs.schedule(session, kind="nobody", due_at=clock.now(), now=clock.now())
+    await JobRunner(db=db, clock=clock).run_once()
+    async with db.reader() as session:
+        job = (await session.execute(select(Job))).scalar_one()
+    assert (job.outcome, job.last_error) == ("failed", "no handler")
