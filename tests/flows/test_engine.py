@@ -181,3 +181,10 @@ def test_start_sends_something(engine: FlowEngine, flow_id: str) -> None:
     """Test that every shipped flow greets the young person straight away."""
     step = engine.start(flow_id=flow_id, first_text=None, context=OPEN)
     assert step.replies and not step.ended
+
+
+def test_voice_question_says_how_many_digits_to_gather(engine: FlowEngine) -> None:
+    """Test that a voice question tells the caller to gather one key press."""
+    start = engine.start(flow_id="voice_ivr", first_text=None, context=OPEN)
+    assert start.digits == 1
+    assert walk(engine, [])[0].digits is None  # SMS questions gather no digits

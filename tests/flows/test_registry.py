@@ -107,3 +107,13 @@ async def test_watch_reloads_changed_files(tmp_path: Path) -> None:
         assert registry.get("tiny").version == 2
     finally:
         task.cancel()
+
+
+def test_archived_version_serves_old_conversations_after_restart(tmp_path: Path) -> None:
+    """Test that a version kept in archive/ is loaded but never starts new conversations."""
+    (tmp_path / "archive").mkdir()
+    write_flow(tmp_path / "archive", with_goodbye(3, "Old."), "tiny_v3.yaml")
+    write_flow(tmp_path, with_goodbye(2, "New."))
+    registry = FlowRegistry.load(tmp_path)
+    assert registry.get("tiny").version == 2
+    assert registry.get("tiny", 3).nodes["bye"].end["en"] == "Old."

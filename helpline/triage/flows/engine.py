@@ -59,6 +59,7 @@ class Step:
     timers: list[tuple[str, float]] = field(default_factory=list)  # (name, seconds from now)
     stale: bool = False  # True: the event was out of date; nothing changed, keep old timers
     language: str | None = None  # the conversation's language (also in state)
+    digits: int | None = None  # voice: key presses to gather for the question now waiting
 
 
 def timer_kind(name: str) -> str:
@@ -259,6 +260,7 @@ class FlowEngine:
     def _wait(self, step: Step, node_id: str, node: AskNode | ChooseLanguageNode) -> None:
         state = step.state
         state["seq"] = seq = int(state.get("seq", 0)) + 1
+        step.digits = node.digits
         timeout = node.timeout
         if timeout is None:
             return

@@ -16,6 +16,9 @@ from helpline.triage.flows.models import Flow
 
 log = logging.getLogger(__name__)
 
+ARCHIVE = "archive"
+"""Sub-directory for old versions still needed after a restart; never the latest version."""
+
 
 class FlowError(Exception):
     """One or more flow files are invalid; ``problems`` lists them all."""
@@ -114,8 +117,9 @@ class FlowRegistry:
         return registry
 
     def files(self) -> list[Path]:
-        """Return the flow files in the directory, sorted."""
-        return sorted(self.directory.glob("*.yaml"))
+        """Return the flow files: the directory's, then older versions kept in ``archive/``."""
+        archive = self.directory / ARCHIVE
+        return sorted(self.directory.glob("*.yaml")) + sorted(archive.glob("*.yaml"))
 
     def _read_all(self, *, first: bool) -> tuple[list[Problem], list[Problem]]:
         errors: list[Problem] = []
@@ -152,7 +156,8 @@ class FlowRegistry:
             )
         self._flows[key] = flow
         self._digests[key] = digest
-        self._latest[flow.id] = key[1]
+        if path.parent.name != ARCHIVE or flow.id not in self._latest:
+            self._latest[flow.id] = key[1]
         self._seen[path] = digest
         return None
 
