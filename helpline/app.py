@@ -14,7 +14,7 @@ from helpline import appkeys
 from helpline.channels.twilio.signature import TwilioSignature
 from helpline.channels.twilio.views import setup_twilio_routes
 from helpline.clock import Clock, SystemClock
-from helpline.conversations.service import ConversationService, GreetingResponder, Responder
+from helpline.conversations.service import ConversationService, Responder
 from helpline.db import Database
 from helpline.dev.views import setup_dev_pages
 from helpline.errors import setup_errors
@@ -25,7 +25,17 @@ from helpline.migrate import current_revision, head_revision
 from helpline.outbox.providers import LoopbackProvider, Provider, TwilioProvider
 from helpline.outbox.sender import OutboxSender
 from helpline.outbox.service import Outbox
+from helpline.routing.hours import OpeningHours
 from helpline.settings import Settings
+from helpline.triage.flows.engine import FlowEngine
+from helpline.triage.flows.loader import FlowRegistry, watch
+from helpline.triage.lexicon import RiskLexicon
+from helpline.triage.responder import (
+    FLOW_TIMER,
+    AuditedAlertRequests,
+    TriageResponder,
+    flow_timer_handler,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +61,15 @@ def create_app(
     clock: Clock | None = None,
     provider: Provider | None = None,
     responder: Responder | None = None,
+    lexicon: RiskLexicon | None = None,
     run_workers: bool = True,
 ) -> web.Application:
-    """Build the web application; resources open and close with its lifecycle."""
+    """Build the web application; resources open and close with its lifecycle.
+
+    ``clock``, ``provider``, ``responder`` and an already loaded ``lexicon`` may be passed
+    in (tests, the simulator); ``run_workers=False`` leaves the sender and job runner to
+    be driven by hand with ``run_once()``.
+    """
     app = web.Application(client_max_size=256 * 1024)
     keys = load_keys(settings)
     app[appkeys.SETTINGS] = settings
@@ -66,16 +82,30 @@ def create_app(
         public_url=settings.public_url,
         trust_proxy_headers=settings.trust_proxy_headers,
     )
-    app[appkeys.CONVERSATIONS] = ConversationService(
+    registry = FlowRegistry.load(settings.flows_dir)
+    app[appkeys.FLOWS] = registry
+    app[appkeys.TRIAGE] = triage = TriageResponder(
+        engine=FlowEngine(registry),
+        lexicon=lexicon or RiskLexicon.load(settings.lexicon_dir),
+        hours=OpeningHours.load(settings.opening_hours_file),
+        flow_for_channel=settings.flow_for_channel,
+        alerts=AuditedAlertRequests(),
+    )
+    app[appkeys.CONVERSATIONS] = conversations = ConversationService(
         cipher=keys.cipher,
         pseudonyms=keys.pseudonyms,
         outbox=app[appkeys.OUTBOX],
-        responder=responder or GreetingResponder(settings.greeting),
+        responder=responder or triage,
+    )
+    app[appkeys.JOB_HANDLERS].append(
+        lambda _app, runner: runner.register(FLOW_TIMER, flow_timer_handler(triage, conversations))
     )
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_provider(provider))
     app.cleanup_ctx.append(_background(appkeys.SENDER, _build_sender, run_workers))
     app.cleanup_ctx.append(_background(appkeys.JOBS, _build_jobs, run_workers))
+    if run_workers:
+        app.cleanup_ctx.append(_flow_watcher)
     setup_errors(app)
     setup_health(app)
     setup_twilio_routes(app)
@@ -165,3 +195,20 @@ def _background(key: web.AppKey[W], build: Callable[[web.Application], W], run: 
                 await task
 
     return worker_ctx
+
+
+async def _flow_watcher(app: web.Application) -> AsyncIterator[None]:
+    """Reload edited flow files without a restart; warm the language detector up."""
+    registry = app[appkeys.FLOWS]
+    engine = app[appkeys.TRIAGE].engine
+    for flow_id in registry.ids():
+        await asyncio.to_thread(engine.guesser.warm_up, registry.get(flow_id).languages)
+    task = asyncio.create_task(
+        watch(registry, interval=app[appkeys.SETTINGS].flow_reload_seconds), name="flow-watcher"
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -16,6 +16,8 @@ from helpline.outbox.providers import LoopbackProvider, Provider
 from helpline.outbox.sender import OutboxSender
 from helpline.outbox.service import Outbox
 from helpline.settings import Settings
+from helpline.triage.flows.loader import FlowRegistry
+from helpline.triage.responder import TriageResponder
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -30,3 +32,5 @@ JOBS = web.AppKey("jobs", JobRunner)
 JOB_HANDLERS = web.AppKey("job_handlers", list[Callable[[web.Application, JobRunner], None]])
 CONVERSATIONS = web.AppKey("conversations", ConversationService)
 TWILIO_SIGNATURE = web.AppKey("twilio_signature", TwilioSignature)
+FLOWS = web.AppKey("flows", FlowRegistry)
+TRIAGE = web.AppKey("triage", TriageResponder)

@@ -61,10 +61,16 @@ class Settings(BaseSettings):
 
     default_region: str = "GB"
     max_body_chars: int = Field(4096, ge=160)
-    greeting: str = (
-        "Hi, you've reached a free, confidential text service. "
-        "Someone will read your message soon. Reply STOP to stop."
-    )
+    flows_dir: Path = Path("flows")
+    flow_for_channel: dict[str, str] = {
+        "sms": "sms_triage",
+        "whatsapp": "sms_triage",
+        "webchat": "webchat_triage",
+        "voice": "voice_ivr",
+    }
+    flow_reload_seconds: float = Field(2.0, gt=0)
+    lexicon_dir: Path = Path("config/lexicon")
+    opening_hours_file: Path = Path("config/opening_hours.yaml")
     sender: SenderSettings = SenderSettings()
 
     @field_validator("public_url", "twilio_api_url")

@@ -24,8 +24,10 @@ from helpline.migrate import upgrade_sync
 from helpline.models import Base
 from helpline.outbox.providers import LoopbackProvider
 from helpline.settings import SenderSettings, Settings
+from helpline.triage.lexicon import RiskLexicon
 from tests.fakes.twilio_api import FakeTwilioApi, start_fake_twilio
 
+REPO = Path(__file__).resolve().parents[1]
 PUBLIC_URL = "https://helpline.example.org"
 AUTH_TOKEN = "test-auth-token-not-real"
 TEXTER = "+447700900123"  # UK drama range
@@ -90,6 +92,12 @@ async def database_url(_migrated_template: str, tmp_path: Path) -> AsyncIterator
         yield f"sqlite+aiosqlite:///{path}"
 
 
+@pytest.fixture(scope="session")
+def lexicon() -> RiskLexicon:
+    """Return the shipped risk lexicon, loaded once for the whole run."""
+    return RiskLexicon.load(REPO / "config" / "lexicon")
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     """Return a clock that moves only when a test moves it."""
@@ -106,7 +114,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         encryption_keys=generate_encryption_key(),
         pseudonym_keys=generate_pseudonym_key(1),
         twilio_auth_token=AUTH_TOKEN,
-        greeting="Hi, this is a free and confidential text line. Reply STOP to stop.",
+        flows_dir=REPO / "flows",
+        lexicon_dir=REPO / "config" / "lexicon",
+        opening_hours_file=REPO / "config" / "opening_hours.yaml",
     )
 
 
@@ -126,9 +136,10 @@ def loopback(clock: FrozenClock) -> LoopbackProvider:
 
 @pytest.fixture
 async def client(aiohttp_client: Any, settings: Settings, clock: FrozenClock,
-                 loopback: LoopbackProvider) -> TestClient:
+                 loopback: LoopbackProvider, lexicon: RiskLexicon) -> TestClient:
     """Return a test client for the real app, its sender driven by the test."""
-    app = create_app(settings, clock=clock, provider=loopback, run_workers=False)
+    app = create_app(settings, clock=clock, provider=loopback, lexicon=lexicon,
+                     run_workers=False)
     return await aiohttp_client(app)
 
 
@@ -182,7 +193,8 @@ async def fake_twilio(settings: Settings) -> AsyncIterator[tuple[FakeTwilioApi, 
 
 @pytest.fixture
 async def twilio_client(aiohttp_client: Any, settings: Settings, clock: FrozenClock,
-                        fake_twilio: tuple[FakeTwilioApi, str]) -> TestClient:
+                        fake_twilio: tuple[FakeTwilioApi, str],
+                        lexicon: RiskLexicon) -> TestClient:
     """Return the real app configured with Twilio credentials and the fake's URL."""
     _, url = fake_twilio
     configured = settings.model_copy(update={
@@ -191,7 +203,7 @@ async def twilio_client(aiohttp_client: Any, settings: Settings, clock: FrozenCl
         "twilio_api_url": url,
         "sender": SenderSettings(max_attempts=4, backoff_base_seconds=1, backoff_max_seconds=10),
     })
-    app = create_app(configured, clock=clock, run_workers=False)
+    app = create_app(configured, clock=clock, lexicon=lexicon, run_workers=False)
     return await aiohttp_client(app)
 
 

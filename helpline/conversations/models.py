@@ -33,6 +33,7 @@ class Conversation(Base):
     __table_args__ = (
         Index("ix_conversations_contact_open", "contact_id", "channel", "closed_at"),
         Index("ix_conversations_status_priority", "status", "priority"),
+        Index("ix_conversations_queue", "status", "queued_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -47,6 +48,9 @@ class Conversation(Base):
     flow_id: Mapped[str | None] = mapped_column(String(64))
     flow_version: Mapped[str | None] = mapped_column(String(32))
     flow_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Free-text answers to flow questions: encrypted JSON, never statistics.
+    answers_enc: Mapped[str | None] = mapped_column(Text)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -14,7 +14,7 @@ from helpline.conversations.contacts import upsert_contact
 from helpline.conversations.models import Contact, Conversation, Message
 from helpline.db import insert_for
 from helpline.outbox.service import Outbox
-from helpline.privacy.addresses import Address
+from helpline.privacy.addresses import Address, parse_address
 from helpline.privacy.crypto import Cipher
 from helpline.privacy.pseudonym import Pseudonymizer
 
@@ -49,25 +49,12 @@ class Turn:
 
 
 class Responder(Protocol):
-    """What answers a young person: a greeting now, the triage flows later."""
+    """What answers a young person (the triage responder; tests may use a simpler one)."""
 
     async def respond(self, session: AsyncSession, *, service: ConversationService,
                       turn: Turn) -> None:
         """React to ``turn``, sending replies through ``service.reply``."""
         ...
-
-
-class GreetingResponder:
-    """Answer the first message of a conversation with a configured greeting."""
-
-    def __init__(self, greeting: str) -> None:
-        self._greeting = greeting
-
-    async def respond(self, session: AsyncSession, *, service: ConversationService,
-                      turn: Turn) -> None:
-        """Greet a new conversation; stay quiet afterwards until a person replies."""
-        if turn.new_conversation:
-            await service.reply(session, turn=turn, text=self._greeting, author="system")
 
 
 class ConversationService:
@@ -124,22 +111,31 @@ class ConversationService:
                  conversation.id, message_id, new)
         return turn
 
-    async def reply(self, session: AsyncSession, *, turn: Turn, text: str, author: str) -> Message:
-        """Record an outgoing message and queue it in the outbox (same transaction)."""
-        message = Message(
-            conversation_id=turn.conversation.id,
-            direction="out",
-            author=author,
-            body_enc=self.cipher.encrypt(text),
-            created_at=turn.now,
-        )
+    async def reply(
+        self,
+        session: AsyncSession,
+        *,
+        conversation: Conversation,
+        contact: Contact,
+        text: str,
+        author: str,
+        now: datetime,
+        address: Address | None = None,
+    ) -> Message:
+        """Record an outgoing message and queue it in the outbox (same transaction).
+
+        Nothing is queued for a contact who opted out or whose reply address was purged.
+        """
+        message = Message(conversation_id=conversation.id, direction="out", author=author,
+                          body_enc=self.cipher.encrypt(text), created_at=now)
         session.add(message)
         await session.flush()
-        if turn.contact.opted_out_at is None:
+        if address is None and contact.address_enc is not None:
+            address = parse_address(self.cipher.decrypt(contact.address_enc))
+        if contact.opted_out_at is None and address is not None:
             self.outbox.enqueue(
-                session, now=turn.now, to=turn.address, body=text, purpose="reply",
-                contact_id=turn.contact.id, conversation_id=turn.conversation.id,
-                message_id=message.id,
+                session, now=now, to=address, body=text, purpose="reply",
+                contact_id=contact.id, conversation_id=conversation.id, message_id=message.id,
             )
         return message
 

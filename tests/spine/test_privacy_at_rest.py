@@ -65,7 +65,7 @@ async def test_database_and_logs_hold_no_number_or_text(
     api, _ = fake_twilio
     webhooks = TwilioWebhooks(twilio_client)
     await whole_conversation(webhooks, twilio_client, clock)
-    assert len(api.delivered) == 1  # the greeting really went out through the SDK
+    assert len(api.delivered) >= 2  # the replies really went out through the SDK
     assert leaks("\n".join(all_logs.messages) + all_logs.text) == []
     assert leaks(database_dump(settings, tmp_path)) == []
 

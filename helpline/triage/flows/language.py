@@ -61,7 +61,8 @@ class LanguageGuesser:
         """Build the detector and load its models now (e.g. at startup), not on first use."""
         detector = self._detector(frozenset(codes))
         if detector is not None:
-            detector.preload_language_models()
+            # Models load lazily on first detection; one detection loads them all.
+            detector.compute_language_confidence_values("warm up the language models")
 
     def guess(self, text: str | None, codes: Iterable[str], default: str) -> str:
         """Return the language of ``text`` among ``codes``; ``default`` when unsure."""

@@ -1,0 +1,1 @@
+"""Routing: opening hours, the queue, the rota, urgent alerts and escalation."""

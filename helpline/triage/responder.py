@@ -1,0 +1,212 @@
+"""Triage every inbound message: keywords, the risk lexicon, then the conversation's flow."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline.audit import service as audit
+from helpline.conversations.contacts import mark_opted_in, mark_opted_out
+from helpline.conversations.models import Contact, Conversation
+from helpline.conversations.service import ConversationService, Turn
+from helpline.jobs import service as jobs
+from helpline.jobs.models import Job
+from helpline.jobs.runner import Handler
+from helpline.routing.hours import OpeningHours
+from helpline.triage.flows.engine import FlowContext, FlowEngine, Step
+from helpline.triage.keywords import Keyword, keyword
+from helpline.triage.lexicon import RiskLexicon
+from helpline.triage.priority import Priority
+
+log = logging.getLogger(__name__)
+
+FLOW_TIMER = "flow.timer"
+WITH_A_PERSON = ("queued", "assigned")
+HELP_TEXT = ("Free and confidential. Reply with anything to talk, STOP to stop. "
+             "In danger now? Call 999.")
+
+
+class UrgentAlerts(Protocol):
+    """The hook routing uses to page on-call volunteers about an urgent conversation."""
+
+    async def open(self, session: AsyncSession, *, conversation: Conversation, source: str,
+                   now: datetime) -> None:
+        """Start (or keep) an urgent alert for ``conversation``."""
+        ...
+
+
+class AuditedAlertRequests:
+    """Record each urgent-alert request in the audit log (routing pages from these)."""
+
+    async def open(self, session: AsyncSession, *, conversation: Conversation, source: str,
+                   now: datetime) -> None:
+        """Audit that an urgent alert was requested, once per conversation and source."""
+        audit.record(session, at=now, actor="triage", action="alert.requested",
+                     subject_type="conversation", subject_id=conversation.id, source=source)
+
+
+class TriageResponder:
+    """Run global interrupts and the flow for each inbound message; never block a message."""
+
+    def __init__(
+        self,
+        *,
+        engine: FlowEngine,
+        lexicon: RiskLexicon,
+        hours: OpeningHours,
+        flow_for_channel: dict[str, str],
+        alerts: UrgentAlerts,
+    ) -> None:
+        self.engine = engine
+        self.lexicon = lexicon
+        self.hours = hours
+        self.flow_for_channel = flow_for_channel
+        self.alerts = alerts
+        self.forced_language: str | None = None  # the simulator's --lang
+
+    async def respond(self, session: AsyncSession, *, service: ConversationService,
+                      turn: Turn) -> None:
+        """Handle one inbound message in its conversation."""
+        conversation, contact, now = turn.conversation, turn.contact, turn.now
+        match keyword(turn.text):
+            case Keyword.OPT_OUT:
+                await mark_opted_out(session, contact_id=contact.id, now=now,
+                                     actor="contact", reason="keyword")
+                contact.opted_out_at = now
+                await jobs.cancel_prefix(session, prefix=_timer_prefix(conversation), now=now)
+                return
+            case Keyword.OPT_IN:
+                await mark_opted_in(session, contact_id=contact.id, now=now, actor="contact")
+                contact.opted_out_at = None
+                return
+            case Keyword.HELP:
+                await service.reply(session, conversation=conversation, contact=contact,
+                                    text=HELP_TEXT, author="system", now=now,
+                                    address=turn.address)
+                return
+            case None:
+                pass
+        await self._assess_risk(session, conversation=conversation, text=turn.text, now=now)
+        state = conversation.flow_state
+        if state is not None and state.get("ended") and conversation.status in WITH_A_PERSON:
+            return  # a volunteer has this conversation; the message waits for them
+        context = self.context(conversation.channel, now)
+        if state is None or state.get("ended"):
+            step = self.engine.start(
+                flow_id=self.flow_for_channel[conversation.channel], first_text=turn.text,
+                context=context, language=self.forced_language,
+            )
+        else:
+            step = self.engine.handle_reply(state, turn.text, context=context)
+        await self.apply(session, service=service, conversation=conversation, contact=contact,
+                         step=step, now=now)
+
+    async def on_timer(self, session: AsyncSession, *, service: ConversationService,
+                       conversation: Conversation, contact: Contact, timer: str,
+                       now: datetime) -> None:
+        """Fire a flow timer (reminder or expiry) for a conversation."""
+        if conversation.flow_state is None or conversation.closed_at is not None:
+            return
+        step = self.engine.handle_timer(conversation.flow_state, timer,
+                                        context=self.context(conversation.channel, now))
+        await self.apply(session, service=service, conversation=conversation, contact=contact,
+                         step=step, now=now)
+
+    def context(self, channel: str, now: datetime) -> FlowContext:
+        """Return what a flow may know right now: opening hours and the channel."""
+        return FlowContext(open_now=self.hours.is_open(now),
+                           opens_at=self.hours.describe_next(now), channel=channel)
+
+    async def apply(self, session: AsyncSession, *, service: ConversationService,
+                    conversation: Conversation, contact: Contact, step: Step,
+                    now: datetime) -> None:
+        """Carry out a flow step: state, priority, results, replies, queue and timers."""
+        if step.stale:
+            return
+        state = step.state
+        conversation.flow_state = state
+        conversation.flow_id, conversation.flow_version = state["flow"], str(state["version"])
+        conversation.language = step.language or conversation.language
+        conversation.updated_at = now
+        if step.flags:
+            conversation.flags = sorted(set(conversation.flags) | step.flags)
+        if step.results:
+            conversation.results = {**conversation.results, **step.results}
+        if step.free_text:
+            self._store_answers(service, conversation, step.free_text)
+        for text in step.replies:
+            await service.reply(session, conversation=conversation, contact=contact, text=text,
+                                author="flow", now=now)
+        raised = max(filter(None, (step.priority, step.handover)), key=_urgency, default=None)
+        if raised is not None:
+            await self._raise(session, conversation, raised, source="flow", now=now)
+        if step.handover is not None and conversation.status not in WITH_A_PERSON:
+            conversation.status, conversation.queued_at = "queued", now
+            audit.record(session, at=now, actor="triage", action="conversation.queued",
+                         subject_type="conversation", subject_id=conversation.id,
+                         priority=conversation.priority)
+        await jobs.cancel_prefix(session, prefix=_timer_prefix(conversation), now=now)
+        for name, seconds in step.timers:
+            await jobs.schedule(session, kind=FLOW_TIMER, due_at=now + timedelta(seconds=seconds),
+                                now=now, key=f"{_timer_prefix(conversation)}{name}",
+                                payload={"conversation_id": conversation.id, "timer": name})
+
+    async def _assess_risk(self, session: AsyncSession, *, conversation: Conversation,
+                           text: str, now: datetime) -> None:
+        assessment = self.lexicon.assess(text)
+        if assessment.priority is None:
+            return
+        flags = {f"risk:{category}" for category in assessment.categories}
+        conversation.flags = sorted(set(conversation.flags) | flags)
+        audit.record(session, at=now, actor="triage", action="risk.detected",
+                     subject_type="conversation", subject_id=conversation.id,
+                     priority=str(assessment.priority), categories=list(assessment.categories))
+        log.info("risk detected conversation=%s priority=%s categories=%s", conversation.id,
+                 assessment.priority, ",".join(assessment.categories))
+        await self._raise(session, conversation, assessment.priority, source="risk_lexicon",
+                          now=now)
+
+    async def _raise(self, session: AsyncSession, conversation: Conversation,
+                     priority: Priority, *, source: str, now: datetime) -> None:
+        current = Priority(conversation.priority)
+        raised = current.raised_to(priority)
+        conversation.priority = str(raised)
+        if raised is Priority.URGENT and current is not Priority.URGENT:
+            await self.alerts.open(session, conversation=conversation, source=source, now=now)
+
+    @staticmethod
+    def _store_answers(service: ConversationService, conversation: Conversation,
+                       answers: dict[str, str]) -> None:
+        stored = json.loads(service.cipher.decrypt(conversation.answers_enc)) \
+            if conversation.answers_enc else {}
+        conversation.answers_enc = service.cipher.encrypt(json.dumps({**stored, **answers}))
+
+
+def _urgency(priority: Priority) -> int:
+    return -priority.rank
+
+
+def _timer_prefix(conversation: Conversation) -> str:
+    return f"flow:{conversation.id}:"
+
+
+
+def flow_timer_handler(responder: TriageResponder, service: ConversationService) -> Handler:
+    """Return the job handler that fires flow reminders and expiries."""
+
+    async def fire(session: AsyncSession, job: Job, now: datetime) -> None:
+        conversation = await session.get(Conversation, job.payload["conversation_id"])
+        if conversation is None:
+            return  # erased since the timer was set
+        contact = (await session.execute(
+            select(Contact).where(Contact.id == conversation.contact_id).with_for_update()
+        )).scalar_one()
+        await responder.on_timer(session, service=service, conversation=conversation,
+                                 contact=contact, timer=job.payload["timer"], now=now)
+
+    return fire
