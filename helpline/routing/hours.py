@@ -40,7 +40,10 @@ class _HoursFile(BaseModel):
             if day not in DAYS:
                 raise ValueError(f"unknown day {day!r}; use {', '.join(DAYS)}")
             for span in spans:
-                _parse_span(span)
+                try:
+                    _parse_span(span)
+                except ValueError as exc:
+                    raise ValueError(f"{day}: {exc}") from None
         return value
 
 
@@ -113,20 +116,14 @@ class OpeningHours:
         return None
 
     def describe_next(self, now: datetime) -> str | None:
-        """Return when we open next in a few words: "at 9am", "tomorrow at 9am", "Monday at 9am"."""
+        """Return when we open next in a form every language can read: "09:00" or "26/12 09:00"."""
         opening = self.next_opening(now)
         if opening is None:
             return None
         local_now = now.astimezone(self.zone)
-        clock = opening.strftime("%-I%p").lower() if opening.minute == 0 else \
-            opening.strftime("%-I:%M%p").lower()
-        days = (opening.date() - local_now.date()).days
-        if days == 0:
-            return f"at {clock}"
-        if days == 1:
-            return f"tomorrow at {clock}"
-        return f"{opening.strftime('%A')} at {clock}"
-
+        if (opening.date() - local_now.date()).days <= 1 and opening - local_now < timedelta(1):
+            return opening.strftime("%H:%M")
+        return opening.strftime("%d/%m %H:%M")
 
 def _within(moment: time, span: tuple[time, time]) -> bool:
     start, end = span

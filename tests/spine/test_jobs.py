@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,9 +44,7 @@ async def schedule(db: Database, clock: FrozenClock, seconds: float, key: str | 
                             now=clock.now(), payload=payload, key=key)
 
 
-def _td(seconds: float):  # noqa: ANN202
-    from datetime import timedelta
-
+def _td(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
 
 

@@ -20,7 +20,7 @@ from helpline.settings import Settings, load_settings
 def test_production_refuses_to_start_without_keys(tmp_path: Path) -> None:
     """Test that production without keys fails with a message naming both variables."""
     settings = Settings(env="production", var_dir=tmp_path)
-    with pytest.raises(KeyConfigError, match="HELPLINE_ENCRYPTION_KEYS, HELPLINE_PSEUDONYM_KEYS"):
+    with pytest.raises(KeyConfigError, match=r"HELPLINE_ENCRYPTION_KEYS, HELPLINE_PSEUDONYM_KEYS"):
         load_keys(settings)
 
 
@@ -28,7 +28,7 @@ def test_production_names_the_one_missing_variable(tmp_path: Path) -> None:
     """Test that production with only an encryption key names the pseudonym variable."""
     settings = Settings(env="production", var_dir=tmp_path,
                         encryption_keys=generate_encryption_key())
-    with pytest.raises(KeyConfigError, match="^HELPLINE_PSEUDONYM_KEYS must be set"):
+    with pytest.raises(KeyConfigError, match=r"^HELPLINE_PSEUDONYM_KEYS must be set"):
         load_keys(settings)
 
 

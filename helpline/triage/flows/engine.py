@@ -40,7 +40,7 @@ class FlowContext:
     """What the flow may know about the world right now."""
 
     open_now: bool = True
-    opens_at: str | None = None  # e.g. "8am tomorrow"
+    opens_at: str | None = None  # when people are back, e.g. "09:00" or "26/12 09:00"
     channel: str = "sms"
 
 
