@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol, TypeVar
 
@@ -198,17 +199,22 @@ def _background(key: web.AppKey[W], build: Callable[[web.Application], W], run: 
 
 
 async def _flow_watcher(app: web.Application) -> AsyncIterator[None]:
-    """Reload edited flow files without a restart; warm the language detector up."""
+    """Reload edited flow files (on change or SIGHUP) without a restart; warm up detection."""
     registry = app[appkeys.FLOWS]
     engine = app[appkeys.TRIAGE].engine
     for flow_id in registry.ids():
         await asyncio.to_thread(engine.guesser.warm_up, registry.get(flow_id).languages)
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off the main thread
+        loop.add_signal_handler(signal.SIGHUP, registry.reload)
     task = asyncio.create_task(
         watch(registry, interval=app[appkeys.SETTINGS].flow_reload_seconds), name="flow-watcher"
     )
     try:
         yield
     finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGHUP)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -106,10 +106,27 @@ class ConversationService:
         turn = Turn(contact=contact, conversation=conversation, message=message,
                     address=inbound.address, text=inbound.text, now=now,
                     new_conversation=new)
-        await self.responder.respond(session, service=self, turn=turn)
+        await self._respond_or_queue(session, turn)
         log.info("inbound stored conversation=%s message=%s new=%s",
                  conversation.id, message_id, new)
         return turn
+
+    async def _respond_or_queue(self, session: AsyncSession, turn: Turn) -> None:
+        """Let the responder act; if it fails, keep the message and queue it for a person."""
+        try:
+            async with session.begin_nested():
+                await self.responder.respond(session, service=self, turn=turn)
+        except Exception:
+            # A fault in a flow or the lexicon must never lose a child's message.
+            log.exception("triage failed; conversation %s queued for a person",
+                          turn.conversation.id)
+            conversation = turn.conversation
+            await session.refresh(conversation)
+            conversation.flags = sorted({*conversation.flags, "triage_failed"})
+            if conversation.status not in ("queued", "assigned"):
+                conversation.status, conversation.queued_at = "queued", turn.now
+            if conversation.priority == "standard":
+                conversation.priority = "high"
 
     async def reply(
         self,

@@ -96,13 +96,21 @@ class TriageResponder:
         if state is not None and state.get("ended") and conversation.status in WITH_A_PERSON:
             return  # a volunteer has this conversation; the message waits for them
         context = self.context(conversation.channel, now)
-        if state is None or state.get("ended"):
-            step = self.engine.start(
-                flow_id=self.flow_for_channel[conversation.channel], first_text=turn.text,
-                context=context, language=self.forced_language,
-            )
-        else:
+        if state is not None and not state.get("ended"):
             step = self.engine.handle_reply(state, turn.text, context=context)
+            await self.apply(session, service=service, conversation=conversation,
+                             contact=contact, step=step, now=now)
+            return
+        flow_id = self.flow_for_channel[conversation.channel]
+        step = self.engine.start(flow_id=flow_id, first_text=turn.text, context=context,
+                                 language=self.forced_language)
+        if self.engine.asks_for_a_person(flow_id, turn.text):
+            # "Talk to a person" goes straight to the queue, in any state. A first contact
+            # still gets the greeting (how to stop); a returning one only the answer.
+            if state is None:
+                await self.apply(session, service=service, conversation=conversation,
+                                 contact=contact, step=step, now=now)
+            step = self.engine.handle_reply(step.state, turn.text, context=context)
         await self.apply(session, service=service, conversation=conversation, contact=contact,
                          step=step, now=now)
 

@@ -126,3 +126,22 @@ async def test_free_text_answers_are_stored_encrypted(texter: Texter) -> None:
     assert all("passport" not in str(v) for v in conversation.results.values())
     cipher = texter.client.app[appkeys.KEYS].cipher
     assert "passport" in " ".join(json.loads(cipher.decrypt(conversation.answers_enc)).values())
+
+
+async def test_first_text_asking_for_a_person_is_queued_at_once(texter: Texter) -> None:
+    """Test that a first text asking for a person is greeted and queued straight away."""
+    replies = await texter.send("i want to talk to someone")
+    assert "STOP" in replies[0]
+    assert any("text you back" in r for r in replies)
+    assert (await texter.conversation()).status == "queued"
+
+
+async def test_person_asked_for_after_the_flow_ended_is_queued(texter: Texter) -> None:
+    """Test that after a flow ended without handover, asking for a person queues the case."""
+    for text in ("hi", "yes", "3", "no", "no"):
+        await texter.send(text)
+    conversation = await texter.conversation()
+    assert conversation.flow_state["ended"] and conversation.status == "open"
+    replies = await texter.send("actually can i speak to someone")
+    assert all("STOP" not in r for r in replies)
+    assert (await texter.conversation()).status == "queued"

@@ -91,3 +91,22 @@ async def test_request_url_is_not_trusted_without_proxy_setting(aiohttp_client: 
         local_url, PARAMS)
     response = await client.post(PATH, data=PARAMS, headers={"X-Twilio-Signature": sig})
     assert response.status == HTTPStatus.FORBIDDEN
+
+
+async def test_proxy_headers_are_used_only_when_trusted(aiohttp_client: Any) -> None:
+    """Test that X-Forwarded-* decide the signed URL only with trust_proxy_headers on."""
+    signature = TwilioSignature(auth_token=TOKEN, public_url="https://ignored.example",
+                                trust_proxy_headers=True)
+
+    async def handler(request: web.Request) -> web.Response:
+        signature.check(request, await read_form(request))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/myapp.php", handler)
+    client = await aiohttp_client(app)
+    headers = {"X-Twilio-Signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8=",
+               "X-Forwarded-Proto": "https", "X-Forwarded-Host": "mycompany.com"}
+    assert (await client.post(PATH, data=PARAMS, headers=headers)).status == HTTPStatus.OK
+    untrusted = await bare_app_client(aiohttp_client, "https://elsewhere.example")
+    assert (await untrusted.post(PATH, data=PARAMS, headers=headers)).status == 403

@@ -167,6 +167,12 @@ class FlowEngine:
         self._run(flow, step, timeout.goto, None, context)
         return step
 
+    def asks_for_a_person(self, flow_id: str, text: str) -> bool:
+        """Return whether ``text`` is one of the flow's "talk to a person" phrases."""
+        interrupt = self.registry.get(flow_id).interrupts.get("talk_to_person")
+        words = Reply(text).words
+        return interrupt is not None and any(contains(words, p) for p in interrupt._phrases)
+
     def talk_to_person_phrases(self, flow_id: str) -> dict[str, list[str]]:
         """Return, per language, the phrases meaning "talk to a person" in a flow."""
         flow = self.registry.get(flow_id)
