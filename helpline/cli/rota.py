@@ -133,7 +133,10 @@ def run_check(args: argparse.Namespace) -> int:
     if rota is None:
         return 1
     start, _note = _resolve(rota, args.start)
-    end = start + timedelta(days=args.days)
+    # N days on the local calendar: a week from Monday 06:00 ends on Monday 06:00 even
+    # when the clocks change in between.
+    local_start = start.astimezone(rota.timezone).replace(tzinfo=None)
+    end = to_utc(local_start + timedelta(days=args.days), rota.timezone)
     gaps = rota.gaps(start, end)
     first = rota.tiers[0]
     for gap in gaps:
