@@ -71,7 +71,7 @@ def expand_days(items: list[str]) -> tuple[int, ...]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ShiftModel(_Strict):
