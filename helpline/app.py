@@ -20,23 +20,23 @@ from helpline.db import Database
 from helpline.dev.views import setup_dev_pages
 from helpline.errors import setup_errors
 from helpline.health import setup_health
-from helpline.jobs.runner import JobRunner
+from helpline.jobs.runner import Handler, JobRunner
 from helpline.keys import load_keys
 from helpline.migrate import current_revision, head_revision
 from helpline.outbox.providers import LoopbackProvider, Provider, TwilioProvider
 from helpline.outbox.sender import OutboxSender
 from helpline.outbox.service import Outbox
+from helpline.routing.alerts import ALERT_STEP, REPLY_CHECK, AlertService
+from helpline.routing.commands import VolunteerCommands
+from helpline.routing.escalation import EscalationConfig
 from helpline.routing.hours import OpeningHours
+from helpline.routing.queue import TARGET_CHECK, Queue
+from helpline.routing.rota import Rota
 from helpline.settings import Settings
 from helpline.triage.flows.engine import FlowEngine
 from helpline.triage.flows.loader import FlowRegistry, watch
 from helpline.triage.lexicon import RiskLexicon
-from helpline.triage.responder import (
-    FLOW_TIMER,
-    AuditedAlertRequests,
-    TriageResponder,
-    flow_timer_handler,
-)
+from helpline.triage.responder import FLOW_TIMER, TriageResponder, flow_timer_handler
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,14 @@ def create_app(
         public_url=settings.public_url,
         trust_proxy_headers=settings.trust_proxy_headers,
     )
+    rota = Rota.load(settings.rota_file)
+    escalation = EscalationConfig.load(settings.escalation_file, tiers=rota.tiers)
+    app[appkeys.QUEUE] = queue = Queue(escalation=escalation)
+    app[appkeys.ALERTS] = alerts = AlertService(
+        rota=rota, escalation=escalation, queue=queue, outbox=app[appkeys.OUTBOX],
+        cipher=keys.cipher)
+    app[appkeys.VOLUNTEER_COMMANDS] = VolunteerCommands(alerts=alerts,
+                                                        pseudonyms=keys.pseudonyms)
     registry = FlowRegistry.load(settings.flows_dir)
     app[appkeys.FLOWS] = registry
     app[appkeys.TRIAGE] = triage = TriageResponder(
@@ -90,7 +98,8 @@ def create_app(
         lexicon=lexicon or RiskLexicon.load(settings.lexicon_dir),
         hours=OpeningHours.load(settings.opening_hours_file),
         flow_for_channel=settings.flow_for_channel,
-        alerts=AuditedAlertRequests(),
+        alerts=alerts,
+        queue=queue,
     )
     app[appkeys.CONVERSATIONS] = conversations = ConversationService(
         cipher=keys.cipher,
@@ -98,9 +107,8 @@ def create_app(
         outbox=app[appkeys.OUTBOX],
         responder=responder or triage,
     )
-    app[appkeys.JOB_HANDLERS].append(
-        lambda _app, runner: runner.register(FLOW_TIMER, flow_timer_handler(triage, conversations))
-    )
+    app[appkeys.JOB_HANDLERS].append(lambda _app, runner: _register_jobs(
+        runner, flow_timer=flow_timer_handler(triage, conversations), alerts=alerts))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_provider(provider))
     app.cleanup_ctx.append(_background(appkeys.SENDER, _build_sender, run_workers))
@@ -158,6 +166,13 @@ def _provider(given: Provider | None):
                 await provider.close()
 
     return provider_ctx
+
+
+def _register_jobs(runner: JobRunner, *, flow_timer: Handler, alerts: AlertService) -> None:
+    runner.register(FLOW_TIMER, flow_timer)
+    runner.register(ALERT_STEP, alerts.on_step)
+    runner.register(REPLY_CHECK, alerts.on_reply_check)
+    runner.register(TARGET_CHECK, alerts.on_target_check)
 
 
 def _build_sender(app: web.Application) -> OutboxSender:

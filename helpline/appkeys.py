@@ -15,6 +15,9 @@ from helpline.keys import KeyRing
 from helpline.outbox.providers import LoopbackProvider, Provider
 from helpline.outbox.sender import OutboxSender
 from helpline.outbox.service import Outbox
+from helpline.routing.alerts import AlertService
+from helpline.routing.commands import VolunteerCommands
+from helpline.routing.queue import Queue
 from helpline.settings import Settings
 from helpline.triage.flows.loader import FlowRegistry
 from helpline.triage.responder import TriageResponder
@@ -34,3 +37,6 @@ CONVERSATIONS = web.AppKey("conversations", ConversationService)
 TWILIO_SIGNATURE = web.AppKey("twilio_signature", TwilioSignature)
 FLOWS = web.AppKey("flows", FlowRegistry)
 TRIAGE = web.AppKey("triage", TriageResponder)
+QUEUE = web.AppKey("queue", Queue)
+ALERTS = web.AppKey("alerts", AlertService)
+VOLUNTEER_COMMANDS = web.AppKey("volunteer_commands", VolunteerCommands)

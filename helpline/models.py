@@ -5,8 +5,12 @@ from helpline.conversations.models import Contact, Conversation, Message
 from helpline.db import Base
 from helpline.jobs.models import Job
 from helpline.outbox.models import DeliveryEvent, OutboxMessage
+from helpline.routing.models import Alert, AlertPage, VolunteerCommand
+from helpline.users.models import User
 
 __all__ = [
+    "Alert",
+    "AlertPage",
     "AuditEvent",
     "Base",
     "Contact",
@@ -15,4 +19,6 @@ __all__ = [
     "Job",
     "Message",
     "OutboxMessage",
+    "User",
+    "VolunteerCommand",
 ]

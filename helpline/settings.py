@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     flow_reload_seconds: float = Field(2.0, gt=0)
     lexicon_dir: Path = Path("config/lexicon")
     opening_hours_file: Path = Path("config/opening_hours.yaml")
+    rota_file: Path = Path("config/rota.yaml")
+    escalation_file: Path = Path("config/escalation.yaml")
     sender: SenderSettings = SenderSettings()
 
     @field_validator("public_url", "twilio_api_url")

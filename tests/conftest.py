@@ -117,6 +117,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         flows_dir=REPO / "flows",
         lexicon_dir=REPO / "config" / "lexicon",
         opening_hours_file=REPO / "config" / "opening_hours.yaml",
+        rota_file=REPO / "config" / "rota.yaml",
+        escalation_file=REPO / "config" / "escalation.yaml",
     )
 
 
@@ -150,12 +152,10 @@ class TwilioWebhooks:
         self.client = client
         self.signature = TwilioSignature(auth_token=AUTH_TOKEN, public_url=PUBLIC_URL,
                                          trust_proxy_headers=False)
-        self._sids = 0
 
     def next_sid(self) -> str:
-        """Return a fresh MessageSid."""
-        self._sids += 1
-        return f"SM{self._sids:032d}"
+        """Return a fresh MessageSid, unique across helpers."""
+        return f"SM{uuid.uuid4().hex}"
 
     async def post(self, path: str, params: dict[str, str], *, signature: str | None = None,
                    headers: dict[str, str] | None = None) -> Any:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Each module below exposes ``register(subparsers)`` and sets ``func`` on its parsers.
-COMMAND_MODULES: tuple[str, ...] = ("serve", "db", "simulate", "flows", "triage", "rota")
+COMMAND_MODULES: tuple[str, ...] = ("serve", "db", "simulate", "users", "flows", "triage", "rota")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,37 +33,41 @@ async def upsert_contact(
     address: Address,
     now: datetime,
 ) -> Contact:
-    """Return the contact for ``address``, created if new, locked for this transaction."""
+    """Return the contact for ``address``, created if new, locked for this transaction.
+
+    One statement in the common case: INSERT ... ON CONFLICT DO UPDATE ... RETURNING, which
+    also locks the row on PostgreSQL so two messages from one contact run one at a time.
+    """
     current = pseudonyms.pseudonym(address.e164)
-    contact = await find_contact(session, pseudonyms=pseudonyms, e164=address.e164)
-    if contact is None:
-        await session.execute(
-            insert_for(session, Contact)
-            .values(
-                pseudonym=current.digest,
-                pseudonym_version=current.version,
-                address_enc=cipher.encrypt(address.twilio),
-                created_at=now,
-                last_seen_at=now,
-            )
-            .on_conflict_do_nothing()
-        )
-        contact = await find_contact(session, pseudonyms=pseudonyms, e164=address.e164)
-        assert contact is not None
-    # Lock the row (PostgreSQL) so that two messages from one contact are handled one at a time.
-    contact = (
-        await session.execute(
-            select(Contact).where(Contact.id == contact.id).with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
-    if contact.pseudonym_version != current.version:
-        # A new pseudonym key is in force: move this contact onto it.
-        contact.pseudonym, contact.pseudonym_version = current.digest, current.version
-    contact.last_seen_at = now
-    if contact.address_enc is None or cipher.decrypt(contact.address_enc) != address.twilio:
-        contact.address_enc = cipher.encrypt(address.twilio)
-    return contact
+    if len(pseudonyms.all_pseudonyms(address.e164)) > 1:
+        await _move_to_current_key(session, pseudonyms=pseudonyms, e164=address.e164)
+    insert = insert_for(session, Contact).values(
+        pseudonym=current.digest,
+        pseudonym_version=current.version,
+        address_enc=cipher.encrypt(address.twilio),
+        created_at=now,
+        last_seen_at=now,
+    )
+    upsert = insert.on_conflict_do_update(
+        index_elements=[Contact.pseudonym],
+        # The reply address follows the channel last used (SMS or WhatsApp).
+        set_={"last_seen_at": insert.excluded.last_seen_at,
+              "address_enc": insert.excluded.address_enc},
+    ).returning(Contact)
+    result = await session.execute(
+        select(Contact).from_statement(upsert).execution_options(populate_existing=True))
+    return result.scalar_one()
+
+
+async def _move_to_current_key(session: AsyncSession, *, pseudonyms: Pseudonymizer,
+                               e164: str) -> None:
+    """Re-key a contact found under an older pseudonym key to the newest one."""
+    current = pseudonyms.pseudonym(e164)
+    older = [p.digest for p in pseudonyms.all_pseudonyms(e164) if p.version != current.version]
+    await session.execute(
+        update(Contact).where(Contact.pseudonym.in_(older))
+        .values(pseudonym=current.digest, pseudonym_version=current.version)
+        .execution_options(synchronize_session=False))
 
 
 async def mark_opted_out(

@@ -34,6 +34,7 @@ class Conversation(Base):
         Index("ix_conversations_contact_open", "contact_id", "channel", "closed_at"),
         Index("ix_conversations_status_priority", "status", "priority"),
         Index("ix_conversations_queue", "status", "queued_at"),
+        Index("ix_conversations_assigned_to", "assigned_to", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -51,6 +52,10 @@ class Conversation(Base):
     # Free-text answers to flow questions: encrypted JSON, never statistics.
     answers_enc: Mapped[str | None] = mapped_column(Text)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_human_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    target_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

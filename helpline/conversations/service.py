@@ -83,24 +83,23 @@ class ConversationService:
         conversation, new = await self._open_conversation(
             session, contact=contact, channel=inbound.address.channel, now=now
         )
-        message_id = (
-            await session.execute(
-                insert_for(session, Message)
-                .values(
-                    conversation_id=conversation.id,
-                    direction="in",
-                    author="contact",
-                    body_enc=self.cipher.encrypt(inbound.text),
-                    provider_sid=inbound.provider_sid,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing()
-                .returning(Message.id)
+        stored = (
+            insert_for(session, Message)
+            .values(
+                conversation_id=conversation.id,
+                direction="in",
+                author="contact",
+                body_enc=self.cipher.encrypt(inbound.text),
+                provider_sid=inbound.provider_sid,
+                created_at=now,
             )
-        ).scalar_one_or_none()
-        if message_id is None:
+            .on_conflict_do_nothing()
+            .returning(Message)
+        )
+        message = (await session.execute(
+            select(Message).from_statement(stored))).scalar_one_or_none()
+        if message is None:
             raise DuplicateDelivery(inbound.provider_sid)
-        message = await session.get_one(Message, message_id)
         conversation.last_inbound_at = now
         conversation.updated_at = now
         turn = Turn(contact=contact, conversation=conversation, message=message,
@@ -108,7 +107,7 @@ class ConversationService:
                     new_conversation=new)
         await self._respond_or_queue(session, turn)
         log.info("inbound stored conversation=%s message=%s new=%s",
-                 conversation.id, message_id, new)
+                 conversation.id, message.id, new)
         return turn
 
     async def _respond_or_queue(self, session: AsyncSession, turn: Turn) -> None:

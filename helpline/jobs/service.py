@@ -41,13 +41,3 @@ async def cancel(session: AsyncSession, *, keys: list[str], now: datetime) -> in
     )
     return result.rowcount or 0
 
-
-async def cancel_prefix(session: AsyncSession, *, prefix: str, now: datetime) -> int:
-    """Cancel pending jobs whose key starts with ``prefix`` (e.g. one conversation's timers)."""
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    result = await session.execute(
-        update(Job)
-        .where(Job.key.like(f"{escaped}%", escape="\\"), Job.done_at.is_(None))
-        .values(done_at=now, outcome="cancelled", key=None)
-    )
-    return result.rowcount or 0

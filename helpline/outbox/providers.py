@@ -6,6 +6,7 @@ import asyncio
 import base64
 import collections
 import itertools
+import secrets
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -149,7 +150,7 @@ class LoopbackProvider:
 
     async def send(self, *, to: str, body: str, channel: str) -> str:
         """Keep the text and return a made-up sid."""
-        sid = f"LB{next(self._counter):032d}"
+        sid = f"LB{next(self._counter):08d}{secrets.token_hex(12)}"
         number = to.split(":", 1)[-1]
         self.sent.append(LoopbackText(sid, self._clock.now(), mask(number), channel, body))
         return sid

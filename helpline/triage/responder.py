@@ -18,7 +18,7 @@ from helpline.jobs import service as jobs
 from helpline.jobs.models import Job
 from helpline.jobs.runner import Handler
 from helpline.routing.hours import OpeningHours
-from helpline.triage.flows.engine import FlowContext, FlowEngine, Step
+from helpline.triage.flows.engine import TIMER_KINDS, FlowContext, FlowEngine, Step, timer_kind
 from helpline.triage.keywords import Keyword, keyword
 from helpline.triage.lexicon import RiskLexicon
 from helpline.triage.priority import Priority
@@ -32,22 +32,26 @@ HELP_TEXT = ("Free and confidential. Reply with anything to talk, STOP to stop. 
 
 
 class UrgentAlerts(Protocol):
-    """The hook routing uses to page on-call volunteers about an urgent conversation."""
+    """The hook routing provides to page on-call volunteers about an urgent conversation."""
 
     async def open(self, session: AsyncSession, *, conversation: Conversation, source: str,
-                   now: datetime) -> None:
+                   now: datetime) -> object:
         """Start (or keep) an urgent alert for ``conversation``."""
         ...
 
 
-class AuditedAlertRequests:
-    """Record each urgent-alert request in the audit log (routing pages from these)."""
+class Queue(Protocol):
+    """Routing's queue, as triage uses it."""
 
-    async def open(self, session: AsyncSession, *, conversation: Conversation, source: str,
-                   now: datetime) -> None:
-        """Audit that an urgent alert was requested, once per conversation and source."""
-        audit.record(session, at=now, actor="triage", action="alert.requested",
-                     subject_type="conversation", subject_id=conversation.id, source=source)
+    async def enqueue(self, session: AsyncSession, *, conversation: Conversation,
+                      now: datetime) -> None:
+        """Put a conversation in the queue for a person."""
+        ...
+
+    async def watch_target(self, session: AsyncSession, *, conversation: Conversation,
+                           now: datetime) -> None:
+        """Re-time the first-reply target after a priority change."""
+        ...
 
 
 class TriageResponder:
@@ -61,12 +65,14 @@ class TriageResponder:
         hours: OpeningHours,
         flow_for_channel: dict[str, str],
         alerts: UrgentAlerts,
+        queue: Queue,
     ) -> None:
         self.engine = engine
         self.lexicon = lexicon
         self.hours = hours
         self.flow_for_channel = flow_for_channel
         self.alerts = alerts
+        self.queue = queue
         self.forced_language: str | None = None  # the simulator's --lang
 
     async def respond(self, session: AsyncSession, *, service: ConversationService,
@@ -78,7 +84,7 @@ class TriageResponder:
                 await mark_opted_out(session, contact_id=contact.id, now=now,
                                      actor="contact", reason="keyword")
                 contact.opted_out_at = now
-                await jobs.cancel_prefix(session, prefix=_timer_prefix(conversation), now=now)
+                await jobs.cancel(session, keys=_timer_keys(conversation), now=now)
                 return
             case Keyword.OPT_IN:
                 await mark_opted_in(session, contact_id=contact.id, now=now, actor="contact")
@@ -153,15 +159,12 @@ class TriageResponder:
         raised = max(filter(None, (step.priority, step.handover)), key=_urgency, default=None)
         if raised is not None:
             await self._raise(session, conversation, raised, source="flow", now=now)
-        if step.handover is not None and conversation.status not in WITH_A_PERSON:
-            conversation.status, conversation.queued_at = "queued", now
-            audit.record(session, at=now, actor="triage", action="conversation.queued",
-                         subject_type="conversation", subject_id=conversation.id,
-                         priority=conversation.priority)
-        await jobs.cancel_prefix(session, prefix=_timer_prefix(conversation), now=now)
+        if step.handover is not None:
+            await self.queue.enqueue(session, conversation=conversation, now=now)
+        await jobs.cancel(session, keys=_timer_keys(conversation), now=now)
         for name, seconds in step.timers:
             await jobs.schedule(session, kind=FLOW_TIMER, due_at=now + timedelta(seconds=seconds),
-                                now=now, key=f"{_timer_prefix(conversation)}{name}",
+                                now=now, key=_timer_key(conversation, timer_kind(name)),
                                 payload={"conversation_id": conversation.id, "timer": name})
 
     async def _assess_risk(self, session: AsyncSession, *, conversation: Conversation,
@@ -183,8 +186,11 @@ class TriageResponder:
                      priority: Priority, *, source: str, now: datetime) -> None:
         current = Priority(conversation.priority)
         raised = current.raised_to(priority)
+        if raised is current:
+            return
         conversation.priority = str(raised)
-        if raised is Priority.URGENT and current is not Priority.URGENT:
+        await self.queue.watch_target(session, conversation=conversation, now=now)
+        if raised is Priority.URGENT:
             await self.alerts.open(session, conversation=conversation, source=source, now=now)
 
     @staticmethod
@@ -199,8 +205,13 @@ def _urgency(priority: Priority) -> int:
     return -priority.rank
 
 
-def _timer_prefix(conversation: Conversation) -> str:
-    return f"flow:{conversation.id}:"
+def _timer_key(conversation: Conversation, kind: str) -> str:
+    """Return the job key of a conversation's flow timer: one reminder, one expiry at most."""
+    return f"flow:{conversation.id}:{kind}"
+
+
+def _timer_keys(conversation: Conversation) -> list[str]:
+    return [_timer_key(conversation, kind) for kind in TIMER_KINDS]
 
 
 

@@ -25,7 +25,7 @@ async def test_unsafe_answer_gets_999_and_urgent_queue(texter: Texter) -> None:
     conversation = await texter.conversation()
     assert (conversation.priority, conversation.status) == ("urgent", "queued")
     assert conversation.results["safe_now"] == "no"
-    assert "alert.requested" in await texter.audit_actions()
+    assert "alert.opened" in await texter.audit_actions()
 
 
 async def test_safe_path_asks_questions_then_queues(texter: Texter) -> None:
@@ -75,7 +75,7 @@ async def test_risk_words_raise_priority_mid_flow_without_blocking(texter: Texte
     conversation = await texter.conversation()
     assert conversation.priority == "urgent"
     assert "risk:suicide_self_harm" in conversation.flags
-    assert (await texter.audit_actions()).count("alert.requested") == 1
+    assert (await texter.audit_actions()).count("alert.opened") == 1
 
 
 async def test_risk_words_reach_a_queued_conversation(texter: Texter) -> None:

@@ -59,7 +59,8 @@ async def receive_sms(request: web.Request) -> web.Response:
                       received_at=app[appkeys.CLOCK].now())
     try:
         async with app[appkeys.DB].transaction() as session:
-            await app[appkeys.CONVERSATIONS].receive(session, inbound=inbound)
+            if not await app[appkeys.VOLUNTEER_COMMANDS].handle(session, inbound=inbound):
+                await app[appkeys.CONVERSATIONS].receive(session, inbound=inbound)
     except DuplicateDelivery:
         log.info("redelivered message ignored sid=%s", params.message_sid)
     return twiml()
