@@ -10,16 +10,19 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol, TypeVar
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline import appkeys
 from helpline.channels.twilio.signature import TwilioSignature
 from helpline.channels.twilio.views import setup_twilio_routes
 from helpline.clock import Clock, SystemClock
-from helpline.conversations.service import ConversationService, Responder
+from helpline.conversations.service import ConversationService, Inbound, Responder
 from helpline.db import Database
 from helpline.dev.views import setup_dev_pages
 from helpline.errors import setup_errors
 from helpline.health import setup_health
+from helpline.inbox.service import Inbox
+from helpline.inbox.worker import InboxWorker
 from helpline.jobs.runner import Handler, JobRunner
 from helpline.keys import load_keys
 from helpline.migrate import current_revision, head_revision
@@ -77,6 +80,7 @@ def create_app(
     app[appkeys.CLOCK] = clock or SystemClock()
     app[appkeys.KEYS] = keys
     app[appkeys.OUTBOX] = Outbox(cipher=keys.cipher)
+    app[appkeys.INBOX] = Inbox(cipher=keys.cipher)
     app[appkeys.JOB_HANDLERS] = []
     app[appkeys.TWILIO_SIGNATURE] = TwilioSignature(
         auth_token=settings.auth_token,
@@ -111,6 +115,7 @@ def create_app(
         runner, flow_timer=flow_timer_handler(triage, conversations), alerts=alerts))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_provider(provider))
+    app.cleanup_ctx.append(_background(appkeys.INBOX_WORKER, _build_inbox_worker, run_workers))
     app.cleanup_ctx.append(_background(appkeys.SENDER, _build_sender, run_workers))
     app.cleanup_ctx.append(_background(appkeys.JOBS, _build_jobs, run_workers))
     if run_workers:
@@ -173,6 +178,18 @@ def _register_jobs(runner: JobRunner, *, flow_timer: Handler, alerts: AlertServi
     runner.register(ALERT_STEP, alerts.on_step)
     runner.register(REPLY_CHECK, alerts.on_reply_check)
     runner.register(TARGET_CHECK, alerts.on_target_check)
+
+
+def _build_inbox_worker(app: web.Application) -> InboxWorker:
+    commands, conversations = app[appkeys.VOLUNTEER_COMMANDS], app[appkeys.CONVERSATIONS]
+
+    async def handle(session: AsyncSession, inbound: Inbound) -> None:
+        # Texts from a volunteer's registered phone are commands, never a conversation.
+        if not await commands.handle(session, inbound=inbound):
+            await conversations.receive(session, inbound=inbound)
+
+    return InboxWorker(db=app[appkeys.DB], inbox=app[appkeys.INBOX],
+                       cipher=app[appkeys.KEYS].cipher, clock=app[appkeys.CLOCK], handle=handle)
 
 
 def _build_sender(app: web.Application) -> OutboxSender:

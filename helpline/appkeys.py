@@ -10,6 +10,8 @@ from helpline.channels.twilio.signature import TwilioSignature
 from helpline.clock import Clock
 from helpline.conversations.service import ConversationService
 from helpline.db import Database
+from helpline.inbox.service import Inbox
+from helpline.inbox.worker import InboxWorker
 from helpline.jobs.runner import JobRunner
 from helpline.keys import KeyRing
 from helpline.outbox.providers import LoopbackProvider, Provider
@@ -40,3 +42,5 @@ TRIAGE = web.AppKey("triage", TriageResponder)
 QUEUE = web.AppKey("queue", Queue)
 ALERTS = web.AppKey("alerts", AlertService)
 VOLUNTEER_COMMANDS = web.AppKey("volunteer_commands", VolunteerCommands)
+INBOX = web.AppKey("inbox", Inbox)
+INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)

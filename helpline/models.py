@@ -3,6 +3,7 @@
 from helpline.audit.models import AuditEvent
 from helpline.conversations.models import Contact, Conversation, Message
 from helpline.db import Base
+from helpline.inbox.models import InboxMessage
 from helpline.jobs.models import Job
 from helpline.outbox.models import DeliveryEvent, OutboxMessage
 from helpline.routing.models import Alert, AlertPage, VolunteerCommand
@@ -16,6 +17,7 @@ __all__ = [
     "Contact",
     "Conversation",
     "DeliveryEvent",
+    "InboxMessage",
     "Job",
     "Message",
     "OutboxMessage",

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from helpline import appkeys
 from helpline.app import create_app
 from helpline.channels.twilio.signature import TwilioSignature
 from helpline.clock import FrozenClock
@@ -166,11 +167,14 @@ class TwilioWebhooks:
         )
 
     async def sms(self, body: str, *, sender: str = TEXTER, sid: str | None = None,
-                  **extra: str) -> Any:
-        """Post an inbound SMS and return the response."""
+                  process: bool = True, **extra: str) -> Any:
+        """Post an inbound SMS, let the inbox worker process it, and return the response."""
         params = {"MessageSid": sid or self.next_sid(), "AccountSid": "AC" + "0" * 32,
                   "From": sender, "To": "+447700900999", "Body": body, "NumMedia": "0", **extra}
-        return await self.post("/twilio/sms", params)
+        response = await self.post("/twilio/sms", params)
+        if process:
+            await self.client.app[appkeys.INBOX_WORKER].run_once()
+        return response
 
 
 @pytest.fixture

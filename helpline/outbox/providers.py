@@ -6,8 +6,8 @@ import asyncio
 import base64
 import collections
 import itertools
-import secrets
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol

@@ -7,8 +7,10 @@ from http import HTTPStatus
 
 from sqlalchemy import func, select
 
+from helpline import appkeys
 from helpline.conversations.models import Contact, Conversation, Message
 from helpline.db import Database
+from helpline.inbox.models import InboxMessage
 from helpline.outbox.models import OutboxMessage
 from tests.conftest import TEXTER, TwilioWebhooks
 
@@ -21,12 +23,47 @@ async def count(db: Database, model: type) -> int:
 
 async def test_inbound_sms_is_stored_before_the_answer(twilio: TwilioWebhooks,
                                                       db: Database) -> None:
-    """Test that an inbound text is committed by the time the webhook answers."""
-    response = await twilio.sms("hello")
+    """Test that an inbound text is committed, encrypted, by the time the webhook answers."""
+    response = await twilio.sms("hello", process=False)
     assert response.status == HTTPStatus.OK
+    async with db.reader() as session:
+        row = (await session.execute(select(InboxMessage))).scalar_one()
+    assert row.status == "pending"
+    assert "hello" not in (row.body_enc or "")
+
+
+async def test_inbox_worker_files_the_text_in_its_conversation(twilio: TwilioWebhooks,
+                                                              db: Database) -> None:
+    """Test that processing files the text under a contact and conversation and clears the inbox."""
+    await twilio.sms("hello")
     assert await count(db, Message) == 2  # the text and the greeting
     assert await count(db, Contact) == 1
     assert await count(db, Conversation) == 1
+    async with db.reader() as session:
+        row = (await session.execute(select(InboxMessage))).scalar_one()
+    assert (row.status, row.body_enc, row.address_enc) == ("done", None, None)
+
+
+async def test_redelivery_after_processing_changes_nothing(twilio: TwilioWebhooks,
+                                                           db: Database) -> None:
+    """Test that a MessageSid redelivered after it was processed is ignored."""
+    await twilio.sms("hello", sid="SM" + "c" * 32)
+    await twilio.sms("hello", sid="SM" + "c" * 32)
+    assert await count(db, InboxMessage) == 1
+    assert await count(db, OutboxMessage) == 1
+
+
+async def test_texts_are_processed_in_arrival_order(twilio: TwilioWebhooks,
+                                                    db: Database) -> None:
+    """Test that texts stored together are filed in the order they arrived."""
+    for text in ("one", "two", "three"):
+        await twilio.sms(text, process=False)
+    await twilio.client.app[appkeys.INBOX_WORKER].run_once()
+    cipher = twilio.client.app[appkeys.KEYS].cipher
+    async with db.reader() as session:
+        bodies = (await session.execute(select(Message.body_enc).where(
+            Message.direction == "in").order_by(Message.id))).scalars().all()
+    assert [cipher.decrypt(b) for b in bodies] == ["one", "two", "three"]
 
 
 async def test_answer_is_empty_twiml(twilio: TwilioWebhooks) -> None:

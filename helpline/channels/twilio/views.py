@@ -13,7 +13,6 @@ from helpline import appkeys
 from helpline.channels.twilio.params import InboundMessage, StatusCallback, describe
 from helpline.channels.twilio.signature import bad_request, read_form
 from helpline.conversations.contacts import mark_opted_out
-from helpline.conversations.service import DuplicateDelivery, Inbound
 from helpline.db import insert_for
 from helpline.outbox.models import DeliveryEvent, OutboxMessage
 from helpline.outbox.providers import OPTED_OUT
@@ -55,13 +54,13 @@ async def receive_sms(request: web.Request) -> web.Response:
     except AddressError as exc:
         raise bad_request(f"From is {exc}") from None
 
-    inbound = Inbound(address=address, text=params.body, provider_sid=params.message_sid,
-                      received_at=app[appkeys.CLOCK].now())
-    try:
-        async with app[appkeys.DB].transaction() as session:
-            if not await app[appkeys.VOLUNTEER_COMMANDS].handle(session, inbound=inbound):
-                await app[appkeys.CONVERSATIONS].receive(session, inbound=inbound)
-    except DuplicateDelivery:
+    # Store before acknowledge: the message is committed (encrypted) before we answer;
+    # triage runs right after in the inbox worker, so a slow flow never delays Twilio.
+    async with app[appkeys.DB].transaction() as session:
+        stored = await app[appkeys.INBOX].store(
+            session, provider_sid=params.message_sid, address=address, text=params.body,
+            received_at=app[appkeys.CLOCK].now())
+    if not stored:
         log.info("redelivered message ignored sid=%s", params.message_sid)
     return twiml()
 

@@ -1,0 +1,33 @@
+"""Inbox rows: an inbound message as received, encrypted, until the worker has handled it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from helpline.db import Base, BigId, UTCDateTime
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
+
+
+class InboxMessage(Base):
+    """One inbound message; its encrypted copies are cleared once it is processed."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("provider_sid", name="uq_inbox_provider_sid"),
+        Index("ix_inbox_due", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider_sid: Mapped[str] = mapped_column(String(64))
+    address_enc: Mapped[str | None] = mapped_column(Text)
+    body_enc: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(200))  # exception type only
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,123 @@
+"""Process the inbox in arrival order: volunteer commands, or the conversation service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline.clock import Clock
+from helpline.conversations.service import DuplicateDelivery, Inbound
+from helpline.db import Database
+from helpline.inbox.models import DONE, FAILED, PENDING, InboxMessage
+from helpline.inbox.service import Inbox
+from helpline.privacy.addresses import parse_address
+from helpline.privacy.crypto import Cipher
+
+log = logging.getLogger(__name__)
+
+Handle = Callable[[AsyncSession, Inbound], Awaitable[None]]
+
+
+class InboxWorker:
+    """Hand each stored message to ``handle`` in its own transaction, oldest first, once."""
+
+    def __init__(self, *, db: Database, inbox: Inbox, cipher: Cipher, clock: Clock,
+                 handle: Handle, batch_size: int = 50, lease_seconds: float = 120.0,
+                 max_attempts: int = 5, retry_seconds: float = 5.0,
+                 poll_seconds: float = 1.0) -> None:
+        self._db = db
+        self._inbox = inbox
+        self._cipher = cipher
+        self._clock = clock
+        self._handle = handle
+        self._batch = batch_size
+        self._lease = timedelta(seconds=lease_seconds)
+        self._max_attempts = max_attempts
+        self._retry = retry_seconds
+        self._poll = poll_seconds
+
+    async def run(self) -> None:
+        """Process until cancelled, waking when a webhook stores a message."""
+        while True:
+            self._inbox.pending.clear()
+            try:
+                done = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("inbox pass failed; retrying")
+                done = 0
+            if done >= self._batch:
+                continue
+            try:
+                async with asyncio.timeout(self._poll):
+                    await self._inbox.pending.wait()
+            except TimeoutError:
+                pass
+
+    async def run_once(self) -> int:
+        """Claim the pending messages and process them in order; return how many."""
+        now = self._clock.now()
+        due = (
+            select(InboxMessage.id)
+            .where(InboxMessage.status == PENDING,
+                   or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until < now))
+            .order_by(InboxMessage.id)
+            .limit(self._batch)
+            .with_for_update(skip_locked=True)
+        )
+        async with self._db.transaction() as session:
+            ids = sorted((await session.execute(
+                update(InboxMessage)
+                .where(InboxMessage.id.in_(due.scalar_subquery()))
+                .values(claimed_until=now + self._lease, attempts=InboxMessage.attempts + 1)
+                .returning(InboxMessage.id)
+                .execution_options(synchronize_session=False))).scalars())
+        for inbox_id in ids:
+            await self._process(inbox_id)
+        return len(ids)
+
+    async def _process(self, inbox_id: int) -> None:
+        try:
+            async with self._db.transaction() as session:
+                row = await session.get_one(InboxMessage, inbox_id)
+                if row.status != PENDING:
+                    return
+                inbound = Inbound(
+                    address=parse_address(self._cipher.decrypt(row.address_enc or "")),
+                    text=self._cipher.decrypt(row.body_enc or ""),
+                    received_at=row.received_at, provider_sid=row.provider_sid)
+                await self._handle(session, inbound)
+                _done(row, self._clock.now())
+        except DuplicateDelivery:
+            async with self._db.transaction() as session:
+                _done(await session.get_one(InboxMessage, inbox_id), self._clock.now())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("inbox message %s could not be processed", inbox_id)
+            await self._failed(inbox_id, type(exc).__name__)
+
+    async def _failed(self, inbox_id: int, reason: str) -> None:
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            row = await session.get_one(InboxMessage, inbox_id)
+            row.last_error = reason
+            if row.attempts >= self._max_attempts:
+                # Kept, encrypted, for a person to look at: a message is never dropped.
+                row.status = FAILED
+                log.error("inbox message %s failed %s times; kept for a person",
+                          inbox_id, row.attempts)
+            else:
+                row.claimed_until = now + timedelta(seconds=self._retry * 2 ** row.attempts)
+
+
+def _done(row: InboxMessage, now: datetime) -> None:
+    """Mark a row processed and drop its encrypted copies (the message table has them)."""
+    row.status, row.processed_at, row.claimed_until = DONE, now, None
+    row.address_enc = row.body_enc = None
