@@ -21,7 +21,7 @@ from helpline.db import Database
 from helpline.dev.views import setup_dev_pages
 from helpline.errors import setup_errors
 from helpline.health import setup_health
-from helpline.inbox.service import Inbox
+from helpline.inbox.service import Inbox, running_writer
 from helpline.inbox.worker import InboxWorker
 from helpline.jobs.runner import Handler, JobRunner
 from helpline.keys import load_keys
@@ -138,7 +138,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                 "run `helpline db upgrade` first"
             )
         app[appkeys.DB] = db
-        yield
+        async with running_writer(app[appkeys.INBOX], db):
+            yield
     finally:
         await db.dispose()
 

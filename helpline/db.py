@@ -114,14 +114,18 @@ class Database:
         # SQLite has one writer at a time. Serialising write transactions in-process avoids
         # "database is locked" between our own connections; BEGIN IMMEDIATE and the busy
         # timeout cover other processes.
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock = _WriteLock() if self.is_sqlite else None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Open a session in one transaction: commit on success, roll back on error."""
-        lock = self._write_lock or contextlib.nullcontext()
+    async def transaction(self, *, first: bool = False) -> AsyncIterator[AsyncSession]:
+        """Open a session in one transaction: commit on success, roll back on error.
+
+        ``first``: on SQLite, go ahead of waiting background work (the webhook's commit
+        that Twilio is waiting for).
+        """
+        lock = self._write_lock.hold(first=first) if self._write_lock else contextlib.nullcontext()
         async with lock, self.sessionmaker() as session:
             async with session.begin():
                 yield session
@@ -140,6 +144,40 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+class _WriteLock:
+    """SQLite's one writer, in-process: ``first`` holders jump the queue of the others."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._first_waiting = 0
+        self._no_first_waiting = asyncio.Event()
+        self._no_first_waiting.set()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, *, first: bool) -> AsyncIterator[None]:
+        """Hold the lock; ``first`` goes ahead of every holder that is not ``first``."""
+        if first:
+            self._first_waiting += 1
+            self._no_first_waiting.clear()
+            try:
+                await self._lock.acquire()
+            finally:
+                self._first_waiting -= 1
+                if not self._first_waiting:
+                    self._no_first_waiting.set()
+        else:
+            while True:
+                await self._no_first_waiting.wait()
+                await self._lock.acquire()
+                if not self._first_waiting:
+                    break
+                self._lock.release()  # someone who goes first arrived meanwhile
+        try:
+            yield
+        finally:
+            self._lock.release()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -8,7 +8,9 @@ import sys
 from collections.abc import Sequence
 
 # Each module below exposes ``register(subparsers)`` and sets ``func`` on its parsers.
-COMMAND_MODULES: tuple[str, ...] = ("serve", "db", "simulate", "users", "flows", "triage", "rota")
+COMMAND_MODULES: tuple[str, ...] = (
+    "serve", "worker", "db", "users", "rota", "flows", "simulate", "triage",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

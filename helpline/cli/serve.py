@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="serve the webhooks, chat and console")
     parser.add_argument("--host", help="address to listen on (default from settings)")
     parser.add_argument("--port", type=int, help="port to listen on (default from settings)")
+    parser.add_argument("--web-only", action="store_true",
+                        help="answer HTTP only; run `helpline worker` processes for the rest")
     parser.set_defaults(func=serve)
 
 
@@ -31,7 +33,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, **overrides)
     setup_logging(settings.log_level)
     try:
-        app = create_app(settings)
+        app = create_app(settings, run_workers=not args.web_only)
     except (KeyConfigError, DatabaseConfigError) as exc:
         print(f"helpline: {exc}", file=sys.stderr)
         return 2

@@ -1,40 +1,99 @@
-"""Store an inbound message in the inbox: one statement, committed before the answer."""
+"""Store inbound messages in the inbox with group commit, before the webhook answers."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from helpline.db import after_commit, insert_for
+from helpline.db import Database, insert_for
 from helpline.inbox.models import PENDING, InboxMessage
 from helpline.privacy.addresses import Address
 from helpline.privacy.crypto import Cipher
 
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Waiting:
+    values: dict[str, object]
+    done: asyncio.Future[bool]
+
 
 class Inbox:
-    """Accept inbound messages and wake the worker that processes them."""
+    """Accept inbound messages; one writer task commits everything waiting in one transaction.
 
-    def __init__(self, *, cipher: Cipher) -> None:
+    Each webhook still answers only after its own row is committed (store before
+    acknowledge), but under load many webhooks share one BEGIN/INSERT/COMMIT, so the
+    database's single writer is no longer the limit.
+    """
+
+    def __init__(self, *, cipher: Cipher, max_batch: int = 500) -> None:
         self._cipher = cipher
-        self.pending = asyncio.Event()
+        self._max_batch = max_batch
+        self._waiting: list[_Waiting] = []
+        self._has_waiting = asyncio.Event()
+        self.pending = asyncio.Event()  # wakes the inbox worker after a commit
 
     def wake(self) -> None:
         """Tell the worker there is work."""
         self.pending.set()
 
-    async def store(self, session: AsyncSession, *, provider_sid: str, address: Address,
-                    text: str, received_at: datetime) -> bool:
-        """Store a message; return False if this MessageSid was stored before (redelivery)."""
-        inserted = await session.scalar(
-            insert_for(session, InboxMessage)
-            .values(provider_sid=provider_sid, address_enc=self._cipher.encrypt(address.twilio),
-                    body_enc=self._cipher.encrypt(text), received_at=received_at,
-                    status=PENDING, attempts=0)
-            .on_conflict_do_nothing()
-            .returning(InboxMessage.id)
-        )
-        if inserted is not None:
-            after_commit(session, self.wake)
-        return inserted is not None
+    async def store(self, *, provider_sid: str, address: Address, text: str,
+                    received_at: datetime) -> bool:
+        """Commit a message; return False if this MessageSid was stored before (redelivery)."""
+        waiting = _Waiting(
+            values={"provider_sid": provider_sid,
+                    "address_enc": self._cipher.encrypt(address.twilio),
+                    "body_enc": self._cipher.encrypt(text), "received_at": received_at,
+                    "status": PENDING, "attempts": 0},
+            done=asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        self._has_waiting.set()
+        return await asyncio.shield(waiting.done)
+
+    async def write_forever(self, db: Database) -> None:
+        """Commit waiting messages in batches until cancelled."""
+        while True:
+            await self._has_waiting.wait()
+            self._has_waiting.clear()
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                await self._commit(db, batch)
+
+    async def _commit(self, db: Database, batch: list[_Waiting]) -> None:
+        try:
+            async with db.transaction(first=True) as session:
+                stored = set((await session.scalars(
+                    insert_for(session, InboxMessage)
+                    .values([w.values for w in batch])
+                    .on_conflict_do_nothing()
+                    .returning(InboxMessage.provider_sid))).all())
+        except Exception as exc:
+            log.exception("storing %d inbound messages failed", len(batch))
+            for waiting in batch:
+                if not waiting.done.done():
+                    waiting.done.set_exception(exc)
+            return
+        self.wake()
+        for waiting in batch:
+            sid = waiting.values["provider_sid"]
+            if not waiting.done.done():
+                waiting.done.set_result(sid in stored)
+            stored.discard(sid)  # a second copy in the same batch is a redelivery
+
+
+@contextlib.asynccontextmanager
+async def running_writer(inbox: Inbox, db: Database) -> AsyncIterator[None]:
+    """Run the inbox's writer task for the lifetime of the block."""
+    task = asyncio.create_task(inbox.write_forever(db), name="inbox-writer")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -85,7 +85,9 @@ class OutboxSender:
         by_recipient: dict[str, list[_Claimed]] = defaultdict(list)
         for row in claimed:
             by_recipient[row.to].append(row)
-        await asyncio.gather(*(self._send_in_order(rows) for rows in by_recipient.values()))
+        sent = await asyncio.gather(*(self._send_in_order(rows)
+                                      for rows in by_recipient.values()))
+        await self._record_sent([pair for pairs in sent for pair in pairs])
         return len(claimed)
 
     async def _claim(self) -> list[_Claimed]:
@@ -139,7 +141,9 @@ class OutboxSender:
                 )
         return claimed
 
-    async def _send_in_order(self, rows: list[_Claimed]) -> None:
+    async def _send_in_order(self, rows: list[_Claimed]) -> list[tuple[_Claimed, str]]:
+        """Send one recipient's texts in order; stop at a failure. Return what was sent."""
+        sent: list[tuple[_Claimed, str]] = []
         for index, row in enumerate(rows):
             async with self._limit:
                 try:
@@ -148,25 +152,23 @@ class OutboxSender:
                     retry_at = await self._record_failure(row, exc)
                     # Later parts for this recipient wait so that texts arrive in order.
                     await self._release([r.id for r in rows[index + 1:]], retry_at)
-                    return
-            await self._record_sent(row, sid)
+                    break
+            sent.append((row, sid))
+        return sent
 
-    async def _record_sent(self, row: _Claimed, sid: str) -> None:
+    async def _record_sent(self, sent: list[tuple[_Claimed, str]]) -> None:
+        """Record every text of a pass that Twilio accepted, in one transaction."""
+        if not sent:
+            return
         now = self._clock.now()
         async with self._db.transaction() as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(
-                    status=SENT,
-                    provider_sid=sid,
-                    sent_at=now,
-                    claimed_until=None,
-                    delivery_status="queued",
-                    last_error=None,
-                )
-            )
-        log.info("outbox %s sent attempt=%s", row.id, row.attempts)
+            await session.execute(update(OutboxMessage), [
+                {"id": row.id, "status": SENT, "provider_sid": sid, "sent_at": now,
+                 "claimed_until": None, "delivery_status": "queued", "last_error": None}
+                for row, sid in sent
+            ])
+        for row, _sid in sent:
+            log.info("outbox %s sent attempt=%s", row.id, row.attempts)
 
     async def _record_failure(self, row: _Claimed, exc: SendError) -> datetime | None:
         now = self._clock.now()

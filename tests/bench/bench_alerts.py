@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -60,6 +61,7 @@ class TimedTwilio(FakeTwilioApi):
         super().__init__(account_sid=ACCOUNT, auth_token=TOKEN)
         self.pages: dict[int, float] = {}  # alert number -> arrival of its first page
         self.page_calls = self.other_calls = 0
+        self.other_times: list[float] = []
         self.last_call = time.perf_counter()
         self.paged = asyncio.Event()
 
@@ -73,6 +75,7 @@ class TimedTwilio(FakeTwilioApi):
             self.paged.set()
         else:
             self.other_calls += 1
+            self.other_times.append(arrived)
         return await super()._create(request)
 
 
@@ -98,10 +101,21 @@ async def post(http: aiohttp.ClientSession, url: str, req: tuple[bytes, dict]) -
         return type(exc).__name__, time.perf_counter()
 
 
+@dataclass
+class Stats:
+    """What the measured rounds saw."""
+
+    latency: sms.Result = field(default_factory=lambda: sms.Result("urgent page"))
+    background: sms.Result = field(default_factory=lambda: sms.Result("background"))
+    ahead: list[int] = field(default_factory=list)  # other texts sent between commit and page
+    texts: int = 0  # other texts sent during the rounds
+    wall: float = 0.0  # from each round's start until its outbox drained
+
+
 async def run_round(http: aiohttp.ClientSession, url: str, signer: TwilioSignature,
-                    fake: TimedTwilio, index: int, rng: random.Random,
-                    latency: sms.Result, background: sms.Result) -> None:
+                    fake: TimedTwilio, index: int, rng: random.Random, stats: Stats) -> None:
     """Send 50 ordinary messages and 1 urgent at once; time the urgent one's page."""
+    latency, background, calls_before = stats.latency, stats.background, fake.other_calls
     others = [signed(signer, url, f"+447700900{(index * OTHERS + k) % 900:03d}",
                      rng.choice(BODIES)) for k in range(OTHERS)]
     urgent = signed(signer, url, URGENT_TEXTERS[index], URGENT_TEXT)
@@ -110,7 +124,7 @@ async def run_round(http: aiohttp.ClientSession, url: str, signer: TwilioSignatu
     known, started = set(fake.pages), time.perf_counter()
     fake.paged.clear()
     outcomes = await asyncio.gather(*(post(http, url, req) for req in reqs))
-    (status, answered) = outcomes.pop(position)
+    status, answered = outcomes.pop(position)
     background.elapsed += max(t for _, t in outcomes) - started
     for outcome, at in outcomes:
         background.sent += 1
@@ -130,7 +144,9 @@ async def run_round(http: aiohttp.ClientSession, url: str, signer: TwilioSignatu
     elif not new:
         latency.errors["no page within 10 s"] += 1
     else:  # alerts open in round order: a late page from a missed round has a lower number
-        latency.latencies.append(fake.pages[max(new)] - answered)
+        paged_at = fake.pages[max(new)]
+        latency.latencies.append(paged_at - answered)
+        stats.ahead.append(sum(answered <= t <= paged_at for t in fake.other_times))
         if len(new) > 1:
             latency.errors["more than one new alert in a round"] += 1
     # Let the background replies drain so that rounds do not overlap (bounded).
@@ -138,6 +154,8 @@ async def run_round(http: aiohttp.ClientSession, url: str, signer: TwilioSignatu
         if time.perf_counter() - fake.last_call >= 0.25:
             break
         await asyncio.sleep(0.05)
+    stats.texts += fake.other_calls - calls_before
+    stats.wall += fake.last_call - started
 
 
 async def outbox_counts(db_url: str) -> list[tuple[str, str, int]]:
@@ -158,27 +176,25 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
     port = sms.free_port()
     url = f"http://127.0.0.1:{port}"
     db_url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'helpline.db'}"
-    pg_name = None
-    if db_url.startswith("postgres"):
-        db_url = await sms.postgres_database(db_url)
-        pg_name = make_url(db_url).database
     fake = TimedTwilio()
     fake_server = await start_fake_twilio(fake)
+    pg_name = service = None
     (tmp / "rota.yaml").write_text(ROTA)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
-    env.update(HELPLINE_VAR_DIR=str(tmp), HELPLINE_DATABASE_URL=db_url,
-               HELPLINE_PORT=str(port), HELPLINE_PUBLIC_URL=url, HELPLINE_LOG_LEVEL="WARNING",
-               HELPLINE_CONFIG=str(tmp / "no-config.toml"),
-               HELPLINE_TWILIO_ACCOUNT_SID=ACCOUNT, HELPLINE_TWILIO_AUTH_TOKEN=TOKEN,
-               HELPLINE_TWILIO_FROM=HELPLINE,
-               HELPLINE_TWILIO_API_URL=str(fake_server.make_url("")).rstrip("/"),
-               HELPLINE_ROTA_FILE=str(tmp / "rota.yaml"))
     stderr_path = tmp / "server.stderr"
     signer = TwilioSignature(auth_token=TOKEN, public_url=url, trust_proxy_headers=False)
-    rng = random.Random(args.seed)
-    latency, background = sms.Result("urgent page"), sms.Result("background webhooks")
-    service = None
+    rng, stats = random.Random(args.seed), Stats()
     try:
+        if db_url.startswith("postgres"):
+            db_url = await sms.postgres_database(db_url)
+            pg_name = make_url(db_url).database
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
+        env.update(HELPLINE_VAR_DIR=str(tmp), HELPLINE_DATABASE_URL=db_url,
+                   HELPLINE_PORT=str(port), HELPLINE_PUBLIC_URL=url,
+                   HELPLINE_LOG_LEVEL="WARNING", HELPLINE_CONFIG=str(tmp / "no-config.toml"),
+                   HELPLINE_TWILIO_ACCOUNT_SID=ACCOUNT, HELPLINE_TWILIO_AUTH_TOKEN=TOKEN,
+                   HELPLINE_TWILIO_FROM=HELPLINE,
+                   HELPLINE_TWILIO_API_URL=str(fake_server.make_url("")).rstrip("/"),
+                   HELPLINE_ROTA_FILE=str(tmp / "rota.yaml"))
         for argv in (["db", "upgrade"],
                      ["users", "add", LOGIN, "--role", "volunteer", "--phone", VOLUNTEER]):
             if sms.spawn(["-m", "helpline", *argv], env, stderr_path).wait(timeout=120):
@@ -189,20 +205,20 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
         connector = aiohttp.TCPConnector(limit=OTHERS + 1)
         async with aiohttp.ClientSession(connector=connector,
                                          timeout=aiohttp.ClientTimeout(total=30)) as http:
-            await run_round(http, url, signer, fake, 0, rng, sms.Result("warm"), sms.Result("warm"))
+            await run_round(http, url, signer, fake, 0, rng, Stats())
             print(f"{args.rounds} rounds ({make_url(db_url).get_backend_name()}) ...",
                   file=sys.stderr)
             for index in range(1, args.rounds + 1):
-                await run_round(http, url, signer, fake, index, rng, latency, background)
+                await run_round(http, url, signer, fake, index, rng, stats)
+        sms.stop(service)
+        counts = await outbox_counts(db_url)
     finally:
         sms.stop(service)
         await fake_server.close()
-        try:
-            counts = await outbox_counts(db_url)
-        finally:
-            if pg_name:
-                await sms.postgres_database(args.database_url, drop=pg_name)
+        if pg_name:
+            await sms.postgres_database(args.database_url, drop=pg_name)
     log = stderr_path.read_text(errors="replace")
+    latency, bg, ahead = stats.latency, stats.background, sorted(stats.ahead)
     lat = [x * 1e3 for x in latency.latencies]
     print(f"database: {make_url(db_url).get_backend_name()}, rounds: {args.rounds}, "
           f"{OTHERS} other conversations + 1 urgent per round")
@@ -212,12 +228,14 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
           + f"  min={min(lat, default=float('nan')):.1f} ms")
     for kind, count in sorted(latency.errors.items()):
         print(f"  error {kind}: {count}")
-    bg = background
     print(f"background: {bg.sent} sent, {len(bg.latencies)} ok, {sum(bg.errors.values())} "
           f"errors, {bg.throughput():.1f} msg/s while in flight, webhook p50="
           f"{bg.percentile(50):.1f} p99={bg.percentile(99):.1f} ms")
     for kind, count in sorted(bg.errors.items()):
         print(f"  error {kind}: {count}")
+    print(f"other texts handed to Twilio between the urgent commit and its page: "
+          f"p50={ahead[len(ahead) // 2] if ahead else 'n/a'} max={max(ahead, default='n/a')}; "
+          f"outbox drain rate {stats.texts / stats.wall if stats.wall else 0:.1f} texts/s")
     print(f"fake Twilio calls (incl. warm-up): {fake.attempts} total, {fake.page_calls} pages "
           f"({len(fake.pages)} alerts), {fake.other_calls} other")
     print("outbox rows: " + ", ".join(f"{p}/{s}={n}" for p, s, n in counts))

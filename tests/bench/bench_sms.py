@@ -229,7 +229,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
                HELPLINE_PORT=str(port), HELPLINE_PUBLIC_URL=url, HELPLINE_LOG_LEVEL="WARNING",
                HELPLINE_CONFIG=str(tmp / "no-config.toml"))
     stderr_path = tmp / "server.stderr"
-    service = bare = None
+    service = bare = worker = None
     results: list[Result] = []
     print(f"signing requests (database {make_url(db_url).get_backend_name()}) ...",
           file=sys.stderr)
@@ -240,7 +240,11 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
         if spawn(["-m", "helpline", "db", "upgrade"], env, cwd=args.source).wait(timeout=120):
             raise RuntimeError("helpline db upgrade failed")
         prof = ["-m", "cProfile", "-o", args.profile] if args.profile else []
-        service = spawn([*prof, "-m", "helpline", "serve"], env, stderr_path, args.source)
+        serve = ["-m", "helpline", "serve", *(["--web-only"] if args.split else [])]
+        service = spawn([*prof, *serve], env, stderr_path, args.source)
+        if args.split:  # the workers in a process of their own, as when scaling out
+            worker = spawn(["-m", "helpline", "worker"], env, tmp / "worker.stderr",
+                           args.source)
         await wait_healthy(url, service)
         await closed_loop(url, warm, 10, 5, "warm-up")
         print(f"open loop: {args.rate}/s for {args.duration}s ...", file=sys.stderr)
@@ -250,6 +254,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
         results.append(await closed_loop(url, pool, args.connections, args.closed_duration,
                                          "service"))
         stop(service)
+        stop(worker)
         bare = spawn([str(BARE_SERVER), "--port", str(bare_port), "--public-url", url], env)
         await wait_healthy(bare_url, bare)
         await closed_loop(bare_url, warm, 10, 2, "warm-up", replay=True)
@@ -258,10 +263,12 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
                                          args.closed_duration, "bare", replay=True))
     finally:
         stop(service)
+        stop(worker)
         stop(bare)
         if pg_name:
             await postgres_database(args.database_url, drop=pg_name)
-    log = stderr_path.read_text(errors="replace")
+    log = "".join(p.read_text(errors="replace") for p in (stderr_path, tmp / "worker.stderr")
+                  if p.exists())
     locked = log.lower().count("database is locked")
     steady_r, service_r, bare_r = results
     ratio = service_r.throughput() / bare_r.throughput()
@@ -298,6 +305,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, help="service port (default: a free one)")
     parser.add_argument("--source", type=Path, default=ROOT,
                         help="checkout whose helpline package to serve (default: this one)")
+    parser.add_argument("--split", action="store_true",
+                        help="serve --web-only with a separate `helpline worker` process")
     parser.add_argument("--profile", help="run the service under cProfile, writing here")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="helpline-bench-"))

@@ -56,10 +56,9 @@ async def receive_sms(request: web.Request) -> web.Response:
 
     # Store before acknowledge: the message is committed (encrypted) before we answer;
     # triage runs right after in the inbox worker, so a slow flow never delays Twilio.
-    async with app[appkeys.DB].transaction() as session:
-        stored = await app[appkeys.INBOX].store(
-            session, provider_sid=params.message_sid, address=address, text=params.body,
-            received_at=app[appkeys.CLOCK].now())
+    stored = await app[appkeys.INBOX].store(
+        provider_sid=params.message_sid, address=address, text=params.body,
+        received_at=app[appkeys.CLOCK].now())
     if not stored:
         log.info("redelivered message ignored sid=%s", params.message_sid)
     return twiml()
