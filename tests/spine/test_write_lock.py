@@ -1,0 +1,61 @@
+"""SQLite's in-process write lock: the webhook's commit goes ahead of background work."""
+
+from __future__ import annotations
+
+import asyncio
+
+from helpline.db import Database, _WriteLock
+from tests.conftest import TwilioWebhooks
+
+
+async def test_first_holder_goes_ahead_of_waiting_background_work() -> None:
+    """Test that a 'first' waiter gets the lock before background waiters queued earlier."""
+    lock, order = _WriteLock(), []
+    release = asyncio.Event()
+
+    async def hold(name: str, *, first: bool, wait: asyncio.Event | None = None) -> None:
+        async with lock.hold(first=first):
+            order.append(name)
+            if wait is not None:
+                await wait.wait()
+
+    holder = asyncio.create_task(hold("holder", first=False, wait=release))
+    await asyncio.sleep(0)
+    background = asyncio.create_task(hold("background", first=False))
+    await asyncio.sleep(0)
+    webhook = asyncio.create_task(hold("webhook", first=True))
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(holder, background, webhook)
+    assert order == ["holder", "webhook", "background"]
+
+
+async def test_lock_is_exclusive() -> None:
+    """Test that two holders never hold the lock at the same time."""
+    lock, inside, most = _WriteLock(), 0, 0
+
+    async def hold(first: bool) -> None:
+        nonlocal inside, most
+        async with lock.hold(first=first):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0)
+            inside -= 1
+
+    await asyncio.gather(*(hold(i % 3 == 0) for i in range(30)))
+    assert most == 1
+
+
+async def test_many_webhooks_at_once_are_all_stored(twilio: TwilioWebhooks, db: Database) -> None:
+    """Test that fifty simultaneous webhooks, committed together, are each stored once."""
+    from sqlalchemy import func, select
+
+    from helpline.inbox.models import InboxMessage
+
+    responses = await asyncio.gather(*(
+        twilio.sms(f"message {i}", sender=f"+4477009004{i:02d}", process=False)
+        for i in range(50)))
+    assert {r.status for r in responses} == {200}
+    async with db.reader() as session:
+        assert (await session.execute(select(func.count()).select_from(InboxMessage))
+                ).scalar_one() == 50
