@@ -66,6 +66,17 @@ class AlertService:
         await self._advance(session, alert, now)
         return alert
 
+    async def raise_by_volunteer(self, session: AsyncSession, *, conversation: Conversation,
+                                 user: User, now: datetime) -> Alert:
+        """Make a conversation urgent on a volunteer's judgement and open its alert."""
+        if conversation.priority != "urgent":
+            audit.record(session, at=now, actor=f"user:{user.id}",
+                         action="conversation.priority_raised", subject_type="conversation",
+                         subject_id=conversation.id, old=conversation.priority, new="urgent")
+            conversation.priority = "urgent"
+            await self.queue.watch_target(session, conversation=conversation, now=now)
+        return await self.open(session, conversation=conversation, source="volunteer", now=now)
+
     async def current(self, session: AsyncSession, *, conversation_id: int) -> Alert | None:
         """Return the conversation's open or acknowledged alert, if any."""
         return await session.scalar(

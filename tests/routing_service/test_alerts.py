@@ -212,3 +212,21 @@ async def test_every_step_is_audited(texter: Texter, staff: dict[str, User]) -> 
     for action in ("alert.opened", "alert.paged", "alert.escalation_step",
                    "alert.acknowledged"):
         assert action in actions
+
+
+async def test_volunteer_can_raise_a_case_to_urgent(client: TestClient, texter: Texter,
+                                                    staff: dict[str, User]) -> None:
+    """Test that a volunteer's judgement makes a case urgent and pages on call."""
+    await texter.send("hi")
+    await texter.send("talk to someone")
+    app = client.app
+    async with app[appkeys.DB].transaction() as session:
+        conversation = await session.get_one(Conversation, (await texter.conversation()).id)
+        user = await session.get_one(User, staff["vol-chen"].id)
+        await app[appkeys.ALERTS].raise_by_volunteer(session, conversation=conversation,
+                                                     user=user, now=texter.clock.now())
+    await texter.received()
+    assert (await texter.conversation()).priority == "urgent"
+    assert (await alert_of(texter.db)).source == "volunteer"
+    assert pages_to(texter, "vol-amira")
+    assert "conversation.priority_raised" in await texter.audit_actions()
