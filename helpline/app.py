@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline import appkeys
+from helpline.background import running
 from helpline.channels.twilio.signature import TwilioSignature
 from helpline.channels.twilio.views import setup_twilio_routes
 from helpline.clock import Clock, SystemClock
@@ -21,7 +22,7 @@ from helpline.db import Database
 from helpline.dev.views import setup_dev_pages
 from helpline.errors import setup_errors
 from helpline.health import setup_health
-from helpline.inbox.service import Inbox, running_writer
+from helpline.inbox.service import Inbox
 from helpline.inbox.worker import InboxWorker
 from helpline.jobs.runner import Handler, JobRunner
 from helpline.keys import load_keys
@@ -138,7 +139,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                 "run `helpline db upgrade` first"
             )
         app[appkeys.DB] = db
-        async with running_writer(app[appkeys.INBOX], db):
+        async with running(app[appkeys.INBOX].write_forever(db), "inbox-writer"):
             yield
     finally:
         await db.dispose()
@@ -220,13 +221,8 @@ def _background(key: web.AppKey[W], build: Callable[[web.Application], W], run: 
         if not run:  # tests drive the worker themselves with run_once()
             yield
             return
-        task = asyncio.create_task(worker.run(), name=build.__name__.removeprefix("_build_"))
-        try:
+        async with running(worker.run(), build.__name__.removeprefix("_build_")):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     return worker_ctx
 
@@ -240,14 +236,10 @@ async def _flow_watcher(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off the main thread
         loop.add_signal_handler(signal.SIGHUP, registry.reload)
-    task = asyncio.create_task(
-        watch(registry, interval=app[appkeys.SETTINGS].flow_reload_seconds), name="flow-watcher"
-    )
     try:
-        yield
+        async with running(watch(registry, interval=app[appkeys.SETTINGS].flow_reload_seconds),
+                           "flow-watcher"):
+            yield
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGHUP)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -86,14 +84,3 @@ class Inbox:
                 waiting.done.set_result(sid in stored)
             stored.discard(sid)  # a second copy in the same batch is a redelivery
 
-
-@contextlib.asynccontextmanager
-async def running_writer(inbox: Inbox, db: Database) -> AsyncIterator[None]:
-    """Run the inbox's writer task for the lifetime of the block."""
-    task = asyncio.create_task(inbox.write_forever(db), name="inbox-writer")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from helpline.configfile import read_yaml_model
 from helpline.triage.priority import Priority
 
 
@@ -78,16 +78,7 @@ class EscalationConfig(_Strict):
     @classmethod
     def load(cls, path: Path, *, tiers: tuple[str, ...] | None = None) -> EscalationConfig:
         """Read and check the file; every tier it pages must exist in ``tiers``."""
-        try:
-            config = cls.model_validate(yaml.safe_load(path.read_text("utf-8")) or {})
-        except OSError as exc:
-            raise EscalationError(f"{path}: cannot read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise EscalationError(f"{path}: not valid YAML ({exc})") from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise EscalationError(f"{path}: {where}: {first['msg']}") from None
+        config = read_yaml_model(path, cls, EscalationError)
         if tiers is not None:
             for step in [*config.chain.steps, *([config.chain.final] if config.chain.final
                                                 else [])]:

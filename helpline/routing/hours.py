@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from helpline.configfile import TimeZone, read_yaml_model
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -20,18 +21,9 @@ class HoursError(ValueError):
 class _HoursFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str = "Europe/London"
+    timezone: TimeZone = "Europe/London"
     weekly: dict[str, list[str]] = Field(default_factory=dict)
     closed_dates: list[date] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @field_validator("weekly")
     @classmethod
@@ -68,17 +60,7 @@ class OpeningHours:
     @classmethod
     def load(cls, path: Path) -> OpeningHours:
         """Read opening hours from YAML; raise HoursError naming the file and field."""
-        try:
-            raw = yaml.safe_load(path.read_text("utf-8")) or {}
-            data = _HoursFile.model_validate(raw)
-        except OSError as exc:
-            raise HoursError(f"{path}: cannot read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise HoursError(f"{path}: not valid YAML ({exc})") from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise HoursError(f"{path}: {where}: {first['msg']}") from None
+        data = read_yaml_model(path, _HoursFile, HoursError)
         return cls.from_model(data)
 
     @classmethod

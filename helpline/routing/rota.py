@@ -15,9 +15,7 @@ from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
-from pydantic import ValidationError
-
+from helpline.configfile import read_yaml_model
 from helpline.routing.rota_model import (
     RotaFile,
     RotationModel,
@@ -122,13 +120,6 @@ class _Override:
             people.add(self.person)
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 def _aware_utc(moment: datetime, name: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got {moment!r}")
@@ -147,22 +138,7 @@ class Rota:
     @classmethod
     def load(cls, path: Path) -> Rota:
         """Read the rota from YAML; raise RotaError naming the file and the field."""
-        try:
-            raw = yaml.safe_load(path.read_text("utf-8"))
-        except OSError as exc:
-            raise RotaError(f"{path}: cannot read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise RotaError(f"{path}: not valid YAML ({exc})") from None
-        if not isinstance(raw, dict):
-            raise RotaError(f"{path}: expected a mapping with 'tiers' at the top")
-        try:
-            data = RotaFile.model_validate(raw)
-        except ValidationError as exc:
-            errors = exc.errors()
-            first = errors[0]
-            message = first["msg"].removeprefix("Value error, ")
-            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise RotaError(f"{path}: {_where(first['loc']) or 'file'}: {message}{more}") from None
+        data = read_yaml_model(path, RotaFile, RotaError)
         for where, problem in cross_problems(data):
             raise RotaError(f"{path}: {where}: {problem}")
         return cls.from_model(data)

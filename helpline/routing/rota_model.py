@@ -6,9 +6,11 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from helpline.configfile import TimeZone
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # The same rule as ``helpline.users.service.LOGIN``; repeated so the rota needs no database.
@@ -150,19 +152,10 @@ class OverrideModel(_Strict):
 class RotaFile(_Strict):
     """The whole rota file."""
 
-    timezone: str = "Europe/London"
+    timezone: TimeZone = "Europe/London"
     tiers: dict[str, TierModel] = Field(min_length=1)
     rotations: dict[str, RotationModel] = Field(default_factory=dict)
     overrides: list[OverrideModel] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @field_validator("tiers")
     @classmethod
