@@ -7,16 +7,19 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline import appkeys
+from helpline.audit.views import setup_audit_views
 from helpline.background import running
 from helpline.channels.twilio.signature import TwilioSignature
 from helpline.channels.twilio.views import setup_twilio_routes
 from helpline.clock import Clock, SystemClock
+from helpline.console.auth import setup_auth
 from helpline.conversations.service import ConversationService, Inbound, Responder
 from helpline.db import Database
 from helpline.dev.views import setup_dev_pages
@@ -24,19 +27,21 @@ from helpline.errors import setup_errors
 from helpline.health import setup_health
 from helpline.inbox.service import Inbox
 from helpline.inbox.worker import InboxWorker
+from helpline.jobs.models import Job
 from helpline.jobs.runner import Handler, JobRunner
 from helpline.keys import load_keys
 from helpline.migrate import current_revision, head_revision
 from helpline.outbox.providers import LoopbackProvider, Provider, TwilioProvider
 from helpline.outbox.sender import OutboxSender
 from helpline.outbox.service import Outbox
+from helpline.privacy.retention import PURGE_JOB, close_inactive, purge, schedule_next
 from helpline.routing.alerts import ALERT_STEP, REPLY_CHECK, AlertService
 from helpline.routing.commands import VolunteerCommands
 from helpline.routing.escalation import EscalationConfig
 from helpline.routing.hours import OpeningHours
 from helpline.routing.queue import TARGET_CHECK, Queue
 from helpline.routing.rota import Rota
-from helpline.settings import Settings
+from helpline.settings import RetentionSettings, Settings
 from helpline.triage.flows.engine import FlowEngine
 from helpline.triage.flows.loader import FlowRegistry, watch
 from helpline.triage.lexicon import RiskLexicon
@@ -113,7 +118,8 @@ def create_app(
         responder=responder or triage,
     )
     app[appkeys.JOB_HANDLERS].append(lambda _app, runner: _register_jobs(
-        runner, flow_timer=flow_timer_handler(triage, conversations), alerts=alerts))
+        runner, flow_timer=flow_timer_handler(triage, conversations), alerts=alerts,
+        retention=settings.retention))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_provider(provider))
     app.cleanup_ctx.append(_background(appkeys.INBOX_WORKER, _build_inbox_worker, run_workers))
@@ -121,9 +127,12 @@ def create_app(
     app.cleanup_ctx.append(_background(appkeys.JOBS, _build_jobs, run_workers))
     if run_workers:
         app.cleanup_ctx.append(_flow_watcher)
+        app.cleanup_ctx.append(_retention_schedule)
     setup_errors(app)
     setup_health(app)
     setup_twilio_routes(app)
+    setup_auth(app)
+    setup_audit_views(app)
     if settings.env == "development" and not settings.twilio_configured:
         setup_dev_pages(app)
     return app
@@ -175,8 +184,17 @@ def _provider(given: Provider | None):
     return provider_ctx
 
 
-def _register_jobs(runner: JobRunner, *, flow_timer: Handler, alerts: AlertService) -> None:
+def _register_jobs(runner: JobRunner, *, flow_timer: Handler, alerts: AlertService,
+                   retention: RetentionSettings) -> None:
+    async def purge_and_reschedule(session: AsyncSession, job: Job, now: datetime) -> None:
+        job.key = None  # free the key so that the next run can be scheduled under it
+        await session.flush()
+        await close_inactive(session, policy=retention, now=now)
+        await purge(session, policy=retention, now=now)
+        await schedule_next(session, policy=retention, now=now)
+
     runner.register(FLOW_TIMER, flow_timer)
+    runner.register(PURGE_JOB, purge_and_reschedule)
     runner.register(ALERT_STEP, alerts.on_step)
     runner.register(REPLY_CHECK, alerts.on_reply_check)
     runner.register(TARGET_CHECK, alerts.on_target_check)
@@ -243,3 +261,11 @@ async def _flow_watcher(app: web.Application) -> AsyncIterator[None]:
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def _retention_schedule(app: web.Application) -> AsyncIterator[None]:
+    """Make sure a retention purge is scheduled (the job reschedules itself after each run)."""
+    async with app[appkeys.DB].transaction() as session:
+        await schedule_next(session, policy=app[appkeys.SETTINGS].retention,
+                            now=app[appkeys.CLOCK].now(), first=True)
+    yield

@@ -1,6 +1,7 @@
 """Import every table so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from helpline.audit.models import AuditEvent
+from helpline.console.models import UserSession
 from helpline.conversations.models import Contact, Conversation, Message
 from helpline.db import Base
 from helpline.inbox.models import InboxMessage
@@ -22,5 +23,6 @@ __all__ = [
     "Message",
     "OutboxMessage",
     "User",
+    "UserSession",
     "VolunteerCommand",
 ]

@@ -30,6 +30,17 @@ class SenderSettings(BaseModel):
     request_timeout_seconds: float = Field(15.0, gt=0)
 
 
+class RetentionSettings(BaseModel):
+    """How long things are kept (days). Metadata for statistics is kept; content is not."""
+
+    close_inactive_days: int = Field(14, ge=1)  # an untouched conversation closes
+    bodies_days: int = Field(30, ge=1)  # message bodies, free-text answers, after close
+    reply_address_days: int = Field(7, ge=1)  # where to reply, after last contact
+    pseudonym_link_days: int = Field(365, ge=1)  # link between a contact's conversations
+    audit_days: int = Field(2190, ge=365)  # audit events (six years)
+    run_every_hours: float = Field(6.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything the service needs to know about where it runs."""
 
@@ -74,6 +85,7 @@ class Settings(BaseSettings):
     rota_file: Path = Path("config/rota.yaml")
     escalation_file: Path = Path("config/escalation.yaml")
     sender: SenderSettings = SenderSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @field_validator("public_url", "twilio_api_url")
     @classmethod

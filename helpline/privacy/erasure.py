@@ -1,0 +1,62 @@
+"""Erase one young person's content on request; the erasure itself is audited, not the content."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline.audit import service as audit
+from helpline.conversations.models import Contact, Conversation, Message
+from helpline.outbox.models import CANCELLED, PENDING, OutboxMessage
+from helpline.privacy.retention import cut_links
+from helpline.users.models import User
+
+MAY_ERASE = ("supervisor", "admin")
+
+
+class ErasureError(Exception):
+    """The erasure was not allowed or has nothing to act on."""
+
+
+@dataclass
+class ErasureReport:
+    """Counts of what an erasure removed."""
+
+    conversations: int = 0
+    message_bodies: int = 0
+    outbox_contents: int = 0
+
+
+async def erase_contact(session: AsyncSession, *, contact_id: int, by: User, reason: str,
+                        now: datetime) -> ErasureReport:
+    """Remove every message body, answer, reply address and the pseudonym link of a contact."""
+    if by.role not in MAY_ERASE or by.disabled_at is not None:
+        raise ErasureError("only a supervisor or admin may erase a contact's content")
+    if not reason.strip():
+        raise ErasureError("give a reason for the erasure")
+    contact = await session.get(Contact, contact_id)
+    if contact is None:
+        raise ErasureError(f"no contact {contact_id}")
+    conversations = select(Conversation.id).where(Conversation.contact_id == contact_id)
+    report = ErasureReport()
+    report.conversations = len((await session.execute(conversations)).all())
+    report.message_bodies = (await session.execute(
+        update(Message).where(Message.conversation_id.in_(conversations),
+                              Message.body_enc.is_not(None))
+        .values(body_enc=None, body_purged_at=now))).rowcount or 0
+    await session.execute(update(Conversation).where(Conversation.contact_id == contact_id)
+                          .values(answers_enc=None))
+    await session.execute(update(OutboxMessage).where(OutboxMessage.contact_id == contact_id,
+                                                      OutboxMessage.status == PENDING)
+                          .values(status=CANCELLED, last_error="content erased"))
+    report.outbox_contents = (await session.execute(
+        update(OutboxMessage).where(OutboxMessage.contact_id == contact_id)
+        .values(to_enc=None, body_enc=None))).rowcount or 0
+    await cut_links(session, where=Contact.id == contact_id)
+    audit.record(session, at=now, actor=f"user:{by.id}", action="contact.erased",
+                 subject_type="contact", subject_id=contact_id, reason=reason.strip()[:200],
+                 **asdict(report))
+    return report

@@ -1,0 +1,1 @@
+"""Aggregate statistics for managers: metadata only, never content, never one child."""
