@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy import Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from helpline.db import Base, BigId, UTCDateTime
@@ -19,6 +19,7 @@ class InboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("provider_sid", name="uq_inbox_provider_sid"),
         Index("ix_inbox_due", "status", "id"),
+        Index("ix_inbox_urgent_first", "status", "urgent", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -26,6 +27,10 @@ class InboxMessage(Base):
     address_enc: Mapped[str | None] = mapped_column(Text)
     body_enc: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Rated urgent by the risk lexicon on arrival: filed (and paged) before the rest.
+    urgent: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The sender's pseudonym, so that one sender's messages are still filed in order.
+    sender_key: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -35,19 +35,22 @@ class Inbox:
         self._waiting: list[_Waiting] = []
         self._has_waiting = asyncio.Event()
         self.pending = asyncio.Event()  # wakes the inbox worker after a commit
+        self.urgent_arrived = asyncio.Event()  # tells the worker to look again, urgent first
 
     def wake(self) -> None:
         """Tell the worker there is work."""
         self.pending.set()
 
     async def store(self, *, provider_sid: str, address: Address, text: str,
-                    received_at: datetime) -> bool:
+                    received_at: datetime, urgent: bool = False,
+                    sender_key: str | None = None) -> bool:
         """Commit a message; return False if this MessageSid was stored before (redelivery)."""
         waiting = _Waiting(
             values={"provider_sid": provider_sid,
                     "address_enc": self._cipher.encrypt(address.twilio),
                     "body_enc": self._cipher.encrypt(text), "received_at": received_at,
-                    "status": PENDING, "attempts": 0},
+                    "status": PENDING, "attempts": 0, "urgent": urgent,
+                    "sender_key": sender_key},
             done=asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
         self._has_waiting.set()
@@ -78,6 +81,8 @@ class Inbox:
                     waiting.done.set_exception(exc)
             return
         self.wake()
+        if any(w.values["urgent"] for w in batch):
+            self.urgent_arrived.set()
         for waiting in batch:
             sid = waiting.values["provider_sid"]
             if not waiting.done.done():

@@ -61,26 +61,41 @@ class InboxWorker:
                 pass
 
     async def run_once(self) -> int:
-        """Claim the pending messages and process them in order; return how many."""
+        """Claim pending messages, urgent first, and process them; return how many."""
         now = self._clock.now()
-        due = (
-            select(InboxMessage.id)
-            .where(InboxMessage.status == PENDING,
-                   or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until < now))
-            .order_by(InboxMessage.id)
-            .limit(self._batch)
-            .with_for_update(skip_locked=True)
-        )
+        due = (InboxMessage.status == PENDING,
+               or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until < now))
+        columns = (InboxMessage.id, InboxMessage.sender_key, InboxMessage.urgent)
         async with self._db.transaction() as session:
-            ids = sorted((await session.execute(
-                update(InboxMessage)
-                .where(InboxMessage.id.in_(due.scalar_subquery()))
-                .values(claimed_until=now + self._lease, attempts=InboxMessage.attempts + 1)
-                .returning(InboxMessage.id)
-                .execution_options(synchronize_session=False))).scalars())
-        for inbox_id in ids:
+            rows = (await session.execute(
+                select(*columns).where(*due)
+                .order_by(InboxMessage.urgent.desc(), InboxMessage.id)
+                .limit(self._batch).with_for_update(skip_locked=True))).all()
+            urgent_senders = {r.sender_key for r in rows if r.urgent and r.sender_key}
+            if urgent_senders:  # their earlier texts must be filed before the urgent one
+                rows += (await session.execute(
+                    select(*columns).where(*due, InboxMessage.sender_key.in_(urgent_senders))
+                    .with_for_update(skip_locked=True))).all()
+            order = filing_order(rows)
+            if order:
+                await session.execute(
+                    update(InboxMessage).where(InboxMessage.id.in_(order))
+                    .values(claimed_until=now + self._lease, attempts=InboxMessage.attempts + 1)
+                    .execution_options(synchronize_session=False))
+        self._inbox.urgent_arrived.clear()
+        for index, inbox_id in enumerate(order):
+            if index and self._inbox.urgent_arrived.is_set():
+                await self._release(order[index:])  # look again: something urgent came in
+                return index
             await self._process(inbox_id)
-        return len(ids)
+        return len(order)
+
+    async def _release(self, ids: list[int]) -> None:
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(InboxMessage).where(InboxMessage.id.in_(ids))
+                .values(claimed_until=None, attempts=InboxMessage.attempts - 1)
+                .execution_options(synchronize_session=False))
 
     async def _process(self, inbox_id: int) -> None:
         try:
@@ -121,3 +136,13 @@ def _done(row: InboxMessage, now: datetime) -> None:
     """Mark a row processed and drop its encrypted copies (the message table has them)."""
     row.status, row.processed_at, row.claimed_until = DONE, now, None
     row.address_enc = row.body_enc = None
+
+
+def filing_order(rows: list) -> list[int]:  # rows of (id, sender_key, urgent)
+    """Return ids with urgent senders first, each sender's messages in arrival order."""
+    groups: dict[object, list] = {}
+    for row in {r.id: r for r in rows}.values():
+        groups.setdefault(row.sender_key or ("alone", row.id), []).append(row)
+    ranked = sorted(groups.values(),
+                    key=lambda g: (not any(r.urgent for r in g), min(r.id for r in g)))
+    return [r.id for group in ranked for r in sorted(group, key=lambda r: r.id)]

@@ -17,6 +17,7 @@ from helpline.db import insert_for
 from helpline.outbox.models import DeliveryEvent, OutboxMessage
 from helpline.outbox.providers import OPTED_OUT
 from helpline.privacy.addresses import AddressError, parse_address
+from helpline.triage.priority import Priority
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,12 @@ async def receive_sms(request: web.Request) -> web.Response:
 
     # Store before acknowledge: the message is committed (encrypted) before we answer;
     # triage runs right after in the inbox worker, so a slow flow never delays Twilio.
+    # Rate the text now, so that a child in danger is filed and paged ahead of the queue.
+    urgent = app[appkeys.TRIAGE].lexicon.assess(params.body).priority is Priority.URGENT
     stored = await app[appkeys.INBOX].store(
         provider_sid=params.message_sid, address=address, text=params.body,
-        received_at=app[appkeys.CLOCK].now())
+        received_at=app[appkeys.CLOCK].now(), urgent=urgent,
+        sender_key=app[appkeys.KEYS].pseudonyms.pseudonym(address.e164).digest)
     if not stored:
         log.info("redelivered message ignored sid=%s", params.message_sid)
     return twiml()

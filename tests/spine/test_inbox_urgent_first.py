@@ -1,0 +1,58 @@
+"""The inbox files a child in danger first, while keeping each sender's texts in order."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from sqlalchemy import select
+
+from helpline import appkeys
+from helpline.conversations.models import Conversation, Message
+from helpline.db import Database
+from helpline.inbox.worker import filing_order
+from tests.conftest import TwilioWebhooks
+
+URGENT = "im going to kill myself tonight"
+
+
+def row(id_: int, sender: str, urgent: bool = False) -> SimpleNamespace:
+    """Return a claimed inbox row."""
+    return SimpleNamespace(id=id_, sender_key=sender, urgent=urgent)
+
+
+def test_urgent_sender_goes_first_with_their_earlier_texts() -> None:
+    """Test that an urgent sender's texts come first, in their own order."""
+    rows = [row(1, "a"), row(2, "b"), row(3, "c"), row(4, "b", urgent=True), row(5, "a")]
+    assert filing_order(rows) == [2, 4, 1, 5, 3]
+
+
+def test_without_urgency_arrival_order_holds() -> None:
+    """Test that with nothing urgent, senders are filed by their first arrival."""
+    assert filing_order([row(3, "x"), row(1, "y"), row(2, "x")]) == [1, 2, 3]
+
+
+async def test_urgent_text_is_filed_before_the_queue(twilio: TwilioWebhooks,
+                                                     db: Database) -> None:
+    """Test that an urgent text arriving behind others opens the first conversation."""
+    for i in range(5):
+        await twilio.sms("hello", sender=f"+44770090050{i}", process=False)
+    await twilio.sms(URGENT, sender="+447700900599", process=False)
+    await twilio.client.app[appkeys.INBOX_WORKER].run_once()
+    async with db.reader() as session:
+        first = (await session.execute(select(Conversation).order_by(Conversation.id)
+                                       .limit(1))).scalar_one()
+    assert first.priority == "urgent"
+
+
+async def test_same_sender_texts_stay_in_order(twilio: TwilioWebhooks, db: Database) -> None:
+    """Test that a sender's earlier text is filed before their urgent one."""
+    await twilio.sms("hello", sender="+447700900501", process=False)
+    await twilio.sms("hi", sender="+447700900599", process=False)
+    await twilio.sms(URGENT, sender="+447700900599", process=False)
+    await twilio.client.app[appkeys.INBOX_WORKER].run_once()
+    cipher = twilio.client.app[appkeys.KEYS].cipher
+    async with db.reader() as session:
+        texts = [cipher.decrypt(b) for b in (await session.execute(
+            select(Message.body_enc).where(Message.direction == "in")
+            .order_by(Message.id))).scalars()]
+    assert texts == ["hi", URGENT, "hello"]
