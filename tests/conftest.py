@@ -93,6 +93,16 @@ async def database_url(_migrated_template: str, tmp_path: Path) -> AsyncIterator
         yield f"sqlite+aiosqlite:///{path}"
 
 
+@pytest.fixture
+def aiohttp_client(database_url: str, aiohttp_client: Any) -> Any:
+    """Return pytest-aiohttp's factory, set up after the database so apps close before it.
+
+    Otherwise a test's running workers could still hold locks while the database is
+    emptied for the next test.
+    """
+    return aiohttp_client
+
+
 @pytest.fixture(scope="session")
 def lexicon() -> RiskLexicon:
     """Return the shipped risk lexicon, loaded once for the whole run."""

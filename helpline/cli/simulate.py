@@ -20,6 +20,7 @@ from helpline.clock import FrozenClock, SystemClock
 from helpline.conversations.models import Conversation
 from helpline.conversations.service import Inbound
 from helpline.keys import generate_encryption_key, generate_pseudonym_key
+from helpline.logs import setup_logging
 from helpline.migrate import upgrade_sync
 from helpline.outbox.providers import LoopbackProvider
 from helpline.privacy.addresses import parse_address
@@ -48,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def simulate(args: argparse.Namespace) -> int:
     """Run the simulation; exit 0, or 2 when the flow is unknown."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    setup_logging("WARNING")  # to stderr, redacted like the service's logs
     logging.getLogger("helpline.keys").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="helpline-simulate-") as tmp:
         return asyncio.run(_simulate(args, Path(tmp)))
