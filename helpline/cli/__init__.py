@@ -37,7 +37,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    from helpline.cli.common import CommandError
+
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return exc.status
 
 
 if __name__ == "__main__":  # pragma: no cover

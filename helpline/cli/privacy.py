@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
 from sqlalchemy import select
 
+from helpline.cli.common import CommandError, database, settings_and_keys
 from helpline.clock import SystemClock
 from helpline.conversations.contacts import find_contact
 from helpline.conversations.models import Conversation
-from helpline.db import Database
-from helpline.keys import KeyConfigError, load_keys
 from helpline.privacy.addresses import AddressError, parse_address
 from helpline.privacy.erasure import ErasureError, erase_contact
 from helpline.privacy.retention import close_inactive, purge
@@ -39,15 +37,11 @@ def run_purge(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
 
     async def go() -> list[str]:
-        db = Database(settings.effective_database_url)
-        try:
-            now = SystemClock().now()
-            async with db.transaction() as session:
-                closed = await close_inactive(session, policy=settings.retention, now=now)
-                report = await purge(session, policy=settings.retention, now=now, actor="cli")
-            return [f"inactive conversations closed: {closed}", *report.lines()]
-        finally:
-            await db.dispose()
+        now = SystemClock().now()
+        async with database(settings) as db, db.transaction() as session:
+            closed = await close_inactive(session, policy=settings.retention, now=now)
+            report = await purge(session, policy=settings.retention, now=now, actor="cli")
+        return [f"inactive conversations closed: {closed}", *report.lines()]
 
     print("\n".join(asyncio.run(go())))
     return 0
@@ -55,44 +49,32 @@ def run_purge(args: argparse.Namespace) -> int:
 
 def run_erase(args: argparse.Namespace) -> int:
     """Erase a contact's content; exit 1 with a reason if not allowed or not found."""
-    settings = load_settings(args.config)
-    try:
-        keys = load_keys(settings)
-    except KeyConfigError as exc:
-        print(f"helpline: {exc}", file=sys.stderr)
-        return 2
+    settings, keys = settings_and_keys(args)
 
     async def go() -> str:
-        db = Database(settings.effective_database_url)
-        try:
-            async with db.transaction() as session:
-                user = await session.scalar(select(User).where(User.login == args.by))
-                if user is None:
-                    raise ErasureError(f"no user {args.by!r}")
-                if args.conversation is not None:
-                    contact_id = await session.scalar(
-                        select(Conversation.contact_id)
-                        .where(Conversation.id == args.conversation))
-                else:
-                    try:
-                        e164 = parse_address(args.number).e164
-                    except AddressError:
-                        raise ErasureError("--number is not a phone number") from None
-                    contact = await find_contact(session, pseudonyms=keys.pseudonyms, e164=e164)
-                    contact_id = contact.id if contact else None
-                if contact_id is None:
-                    raise ErasureError("no such contact (or already erased)")
+        async with database(settings) as db, db.transaction() as session:
+            user = await session.scalar(select(User).where(User.login == args.by))
+            if user is None:
+                raise CommandError(f"no user {args.by!r}")
+            if args.conversation is not None:
+                contact_id = await session.scalar(
+                    select(Conversation.contact_id).where(Conversation.id == args.conversation))
+            else:
+                try:
+                    e164 = parse_address(args.number).e164
+                except AddressError:
+                    raise CommandError("--number is not a phone number") from None
+                contact = await find_contact(session, pseudonyms=keys.pseudonyms, e164=e164)
+                contact_id = contact.id if contact else None
+            if contact_id is None:
+                raise CommandError("no such contact (or already erased)")
+            try:
                 report = await erase_contact(session, contact_id=contact_id, by=user,
                                              reason=args.reason, now=SystemClock().now())
-            return (f"erased contact {contact_id}: {report.conversations} conversations, "
-                    f"{report.message_bodies} message bodies, "
-                    f"{report.outbox_contents} outgoing texts")
-        finally:
-            await db.dispose()
+            except ErasureError as exc:
+                raise CommandError(str(exc)) from None
+        return (f"erased contact {contact_id}: {report.conversations} conversations, "
+                f"{report.message_bodies} message bodies, {report.outbox_contents} outgoing texts")
 
-    try:
-        print(asyncio.run(go()))
-    except ErasureError as exc:
-        print(f"helpline: {exc}", file=sys.stderr)
-        return 1
+    print(asyncio.run(go()))
     return 0

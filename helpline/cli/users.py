@@ -9,9 +9,8 @@ import sys
 from sqlalchemy import select
 
 from helpline.audit import service as audit
+from helpline.cli.common import CommandError, database, settings_and_keys
 from helpline.clock import SystemClock
-from helpline.db import Database
-from helpline.keys import KeyConfigError, load_keys
 from helpline.settings import load_settings
 from helpline.users.models import ROLES, User
 from helpline.users.service import UserError, create_user
@@ -38,33 +37,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_user(args: argparse.Namespace) -> int:
     """Create a user; exit 1 with a reason if that is not possible."""
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-    settings = load_settings(args.config)
-    try:
-        keys = load_keys(settings)
-    except KeyConfigError as exc:
-        print(f"helpline: {exc}", file=sys.stderr)
-        return 2
+    settings, keys = settings_and_keys(args)
 
     async def run() -> User:
-        db = Database(settings.effective_database_url)
         now = SystemClock().now()
-        try:
-            async with db.transaction() as session:
+        async with database(settings) as db, db.transaction() as session:
+            try:
                 user = await create_user(
                     session, login=args.login, role=args.role, now=now, cipher=keys.cipher,
                     pseudonyms=keys.pseudonyms, display_name=args.display_name,
                     phone=args.phone, password=password, capacity=args.capacity)
-                audit.record(session, at=now, actor="cli", action="user.created",
-                             subject_type="user", subject_id=user.id, role=user.role)
-                return user
-        finally:
-            await db.dispose()
+            except UserError as exc:
+                raise CommandError(str(exc)) from None
+            audit.record(session, at=now, actor="cli", action="user.created",
+                         subject_type="user", subject_id=user.id, role=user.role)
+            return user
 
-    try:
-        user = asyncio.run(run())
-    except UserError as exc:
-        print(f"helpline: {exc}", file=sys.stderr)
-        return 1
+    user = asyncio.run(run())
     print(f"created {user.role} {user.login} (id {user.id})"
           + (", with a page phone" if user.phone_enc else ""))
     return 0
@@ -75,12 +64,8 @@ def list_users(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
 
     async def run() -> list[User]:
-        db = Database(settings.effective_database_url)
-        try:
-            async with db.reader() as session:
-                return list((await session.execute(select(User).order_by(User.login))).scalars())
-        finally:
-            await db.dispose()
+        async with database(settings) as db, db.reader() as session:
+            return list((await session.execute(select(User).order_by(User.login))).scalars())
 
     for user in asyncio.run(run()):
         phone = "phone" if user.phone_enc else "no phone"
