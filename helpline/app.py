@@ -20,6 +20,7 @@ from helpline.channels.twilio.signature import TwilioSignature
 from helpline.channels.twilio.views import setup_twilio_routes
 from helpline.clock import Clock, SystemClock
 from helpline.console.auth import setup_auth
+from helpline.console.views import setup_console_api
 from helpline.conversations.service import ConversationService, Inbound, Responder
 from helpline.db import Database
 from helpline.dev.views import setup_dev_pages
@@ -133,6 +134,7 @@ def create_app(
     setup_twilio_routes(app)
     setup_auth(app)
     setup_audit_views(app)
+    setup_console_api(app)
     if settings.env == "development" and not settings.twilio_configured:
         setup_dev_pages(app)
     return app
