@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -10,7 +11,12 @@ from sqlalchemy import update
 from twilio.twiml.messaging_response import MessagingResponse
 
 from helpline import appkeys
-from helpline.channels.twilio.params import InboundMessage, StatusCallback, describe
+from helpline.channels.twilio.params import (
+    InboundMessage,
+    StatusCallback,
+    TwilioParams,
+    describe,
+)
 from helpline.channels.twilio.signature import bad_request, read_form
 from helpline.conversations.contacts import mark_opted_out
 from helpline.db import insert_for
@@ -20,6 +26,8 @@ from helpline.privacy.addresses import AddressError, parse_address
 from helpline.triage.priority import Priority
 
 log = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=TwilioParams)
 
 # Later statuses never move back to earlier ones when callbacks arrive out of order.
 STATUS_RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "receiving": 3,
@@ -34,16 +42,21 @@ def twiml(body: str = EMPTY_TWIML) -> web.Response:
     return web.Response(text=body, content_type="text/xml")
 
 
+async def verified(request: web.Request, model: type[P]) -> P:
+    """Parse the form strictly, check Twilio's signature (403), then validate it (400)."""
+    form = await read_form(request)
+    request.app[appkeys.TWILIO_SIGNATURE].check(request, form)
+    try:
+        return model.model_validate(dict(form))
+    except ValidationError as exc:
+        raise bad_request(describe(exc)) from None
+
+
 async def receive_sms(request: web.Request) -> web.Response:
     """Store an inbound SMS or WhatsApp message; replies go out through the outbox."""
     app = request.app
     settings = app[appkeys.SETTINGS]
-    form = await read_form(request)
-    app[appkeys.TWILIO_SIGNATURE].check(request, form)
-    try:
-        params = InboundMessage.model_validate(dict(form))
-    except ValidationError as exc:
-        raise bad_request(describe(exc)) from None
+    params = await verified(request, InboundMessage)
     if len(params.body) > settings.max_body_chars:
         raise web.HTTPRequestEntityTooLarge(
             max_size=settings.max_body_chars, actual_size=len(params.body),
@@ -71,12 +84,7 @@ async def receive_sms(request: web.Request) -> web.Response:
 async def receive_status(request: web.Request) -> web.Response:
     """Record a delivery status callback once per (MessageSid, MessageStatus)."""
     app = request.app
-    form = await read_form(request)
-    app[appkeys.TWILIO_SIGNATURE].check(request, form)
-    try:
-        params = StatusCallback.model_validate(dict(form))
-    except ValidationError as exc:
-        raise bad_request(describe(exc)) from None
+    params = await verified(request, StatusCallback)
     status = params.message_status.lower()
     now = app[appkeys.CLOCK].now()
     async with app[appkeys.DB].transaction() as session:
