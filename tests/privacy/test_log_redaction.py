@@ -114,3 +114,14 @@ def test_setup_logging_redacts_root_handlers(monkeypatch: pytest.MonkeyPatch) ->
         any(isinstance(f, RedactingFilter) for f in handler.filters) for handler in root.handlers
     )
     assert logging.getLogger("twilio.http_client").level == logging.WARNING
+
+
+def test_access_log_lines_survive_redaction() -> None:
+    """Test that the service's access log format is not mistaken for a phone number."""
+    from helpline.cli.serve import ACCESS_LOG_FORMAT
+    from helpline.privacy.redact import redact
+
+    line = (ACCESS_LOG_FORMAT.replace("%a", "127.0.0.1")
+            .replace("%r", "POST /twilio/sms HTTP/1.1").replace("%s", "200")
+            .replace("%b", "193").replace("%Tf", "0.008216"))
+    assert redact(line) == line
