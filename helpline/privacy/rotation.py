@@ -21,11 +21,11 @@ Nothing here logs or returns a number or a text: only table and column names, id
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Table, or_, select, update
+from sqlalchemy import Column, Row, Select, Table, or_, select, update
 
 from helpline.conversations.models import Contact
 from helpline.db import Base, Database
@@ -160,16 +160,8 @@ async def _rotate_column(db: Database, cipher: Cipher, column: Column[Any],
                          progress: ColumnProgress | None) -> None:
     table = column.table
     pk = _single_key(table)
-    last_id: int | None = None
-    while True:
-        query = select(pk, column).where(column.is_not(None)).order_by(pk).limit(batch_size)
-        if last_id is not None:
-            query = query.where(pk > last_id)
-        async with db.reader() as session:
-            rows = (await session.execute(query)).all()
-        if not rows:
-            return
-        last_id = rows[-1][0]
+    query = select(pk, column).where(column.is_not(None))
+    async for rows in _batches(db, query, pk, batch_size):
         writes: list[tuple[int, str, str]] = []
         for row_id, token in rows:
             report.scanned += 1
@@ -194,8 +186,6 @@ async def _rotate_column(db: Database, cipher: Cipher, column: Column[Any],
                         report.changed += 1
         if progress is not None:
             progress(report)
-        if len(rows) < batch_size:
-            return
 
 
 def _is_current(cipher: Cipher, token: str) -> bool:
@@ -259,20 +249,9 @@ async def _rotate_pseudonym_table(db: Database, cipher: Cipher, pseudonyms: Pseu
     table = digest.table
     pk = _single_key(table)
     current = pseudonyms.current_version
-    last_id: int | None = None
-    while True:
-        query = (
-            select(pk, digest, source)
-            .where(digest.is_not(None), version != CUT_VERSION,
-                   or_(version.is_(None), version != current))
-            .order_by(pk).limit(batch_size))
-        if last_id is not None:
-            query = query.where(pk > last_id)
-        async with db.reader() as session:
-            rows = (await session.execute(query)).all()
-        if not rows:
-            return
-        last_id = rows[-1][0]
+    query = select(pk, digest, source).where(
+        digest.is_not(None), version != CUT_VERSION, or_(version.is_(None), version != current))
+    async for rows in _batches(db, query, pk, batch_size):
         moves: list[tuple[int, str, str]] = []
         for row_id, old_digest, token in rows:
             report.scanned += 1
@@ -306,6 +285,25 @@ async def _rotate_pseudonym_table(db: Database, cipher: Cipher, pseudonyms: Pseu
                         report.changed += 1
         if progress is not None:
             progress(report)
+
+
+async def _batches(db: Database, query: Select[Any], pk: Column[Any],
+                   batch_size: int) -> AsyncIterator[list[Row[Any]]]:
+    """Yield ``query``'s rows in primary-key order, a batch at a time (keyset pagination).
+
+    Each batch is read in its own short read transaction, so the service keeps running.
+    """
+    last_id: int | None = None
+    while True:
+        page = query.order_by(pk).limit(batch_size)
+        if last_id is not None:
+            page = page.where(pk > last_id)
+        async with db.reader() as session:
+            rows = list((await session.execute(page)).all())
+        if not rows:
+            return
+        last_id = rows[-1][0]
+        yield rows
         if len(rows) < batch_size:
             return
 

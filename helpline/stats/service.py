@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.conversations.models import Conversation
@@ -48,7 +48,3 @@ async def aggregate(session: AsyncSession, *, start: datetime, end: datetime) ->
     out.repeat_contacts = sum(1 for n in per_contact.values() if n > 1)
     return out
 
-
-async def count_conversations(session: AsyncSession) -> int:
-    """Return how many conversations exist (for purge reports)."""
-    return (await session.execute(select(func.count()).select_from(Conversation))).scalar_one()

@@ -17,9 +17,7 @@ import contextlib
 import os
 import random
 import re
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -254,18 +252,7 @@ def main() -> int:
     parser.add_argument("--database-url", help="e.g. postgresql+asyncpg://postgres@127.0.0.1/x")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", help="run the service under cProfile, writing here")
-    args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="helpline-bench-alerts-"))
-    try:
-        return 0 if asyncio.run(bench(args, tmp)) else 1
-    except Exception:
-        log = tmp / "server.stderr"
-        if log.exists():
-            print("server stderr (tail):\n" + log.read_text(errors="replace")[-3000:],
-                  file=sys.stderr)
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return sms.run_in_temp_dir(bench, parser.parse_args(), "helpline-bench-alerts-")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -308,10 +309,15 @@ def main() -> int:
     parser.add_argument("--split", action="store_true",
                         help="serve --web-only with a separate `helpline worker` process")
     parser.add_argument("--profile", help="run the service under cProfile, writing here")
-    args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="helpline-bench-"))
+    return run_in_temp_dir(bench, parser.parse_args(), "helpline-bench-")
+
+
+def run_in_temp_dir(run: Callable[[argparse.Namespace, Path], Awaitable[bool]],
+                    args: argparse.Namespace, prefix: str) -> int:
+    """Run a benchmark in a fresh temp dir; show the server's stderr if it fails; clean up."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        return 0 if asyncio.run(bench(args, tmp)) else 1
+        return 0 if asyncio.run(run(args, tmp)) else 1
     except Exception:
         log = tmp / "server.stderr"
         if log.exists():
