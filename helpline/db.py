@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +20,12 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from helpline.sqlite_inline import InlineConnection
+
 log = logging.getLogger(__name__)
+
+# How long a statement waits while another process holds SQLite's write lock.
+SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
 
 # Integer primary keys that autoincrement on both databases.
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -97,13 +102,15 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        options: dict[str, Any] = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+        if self.is_sqlite:
+            options = {"async_creator": _inline_sqlite(self.url)}
         try:
             self.engine: AsyncEngine = create_async_engine(
                 self.url,
                 echo=echo,
                 hide_parameters=True,  # parameters may hold pseudonyms and ciphertext
-                pool_pre_ping=not self.is_sqlite,
-                **({"pool_size": 10, "max_overflow": 10} if not self.is_sqlite else {}),
+                **options,
             )
         except ModuleNotFoundError as exc:
             raise DatabaseConfigError(
@@ -112,8 +119,8 @@ class Database:
             ) from exc
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time. Serialising write transactions in-process avoids
-        # "database is locked" between our own connections; BEGIN IMMEDIATE and the busy
-        # timeout cover other processes.
+        # "database is locked" between our own connections; BEGIN IMMEDIATE, retried without
+        # blocking the loop (helpline.sqlite_inline), covers other processes.
         self._write_lock = _WriteLock() if self.is_sqlite else None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -189,7 +196,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         for pragma in (
             "PRAGMA journal_mode=WAL",
             "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=10000",
             "PRAGMA synchronous=NORMAL",
         ):
             cursor.execute(pragma)
@@ -201,6 +207,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # failing when they later upgrade a read lock; readers never block anyone.
         read_only = conn.get_execution_options().get("helpline_read_only", False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _inline_sqlite(url: str) -> Callable[[], Awaitable[InlineConnection]]:
+    """Return the connection factory that runs SQLite on the event loop's thread."""
+    path = make_url(url).database or ":memory:"
+    if path == ":memory:":
+        raise DatabaseConfigError("an in-memory SQLite database cannot be shared; use a file")
+
+    def connect() -> Awaitable[InlineConnection]:
+        return InlineConnection.connect(path, busy_timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+
+    return connect
 
 
 def insert_for(session: AsyncSession, table: Any) -> Any:
