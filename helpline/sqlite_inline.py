@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any
 
 BUSY_RETRY_FIRST = 0.001  # seconds; doubled on each retry up to BUSY_RETRY_MAX
@@ -105,7 +105,7 @@ class _CursorContext:
     def __init__(self, connection: InlineConnection) -> None:
         self._cursor = InlineCursor(connection)
 
-    def __await__(self):  # noqa: ANN204 - generator-based awaitable
+    def __await__(self) -> Generator[Any, None, InlineCursor]:
         return self._cursor.__aenter__().__await__()
 
     async def __aenter__(self) -> InlineCursor:
