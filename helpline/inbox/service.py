@@ -7,6 +7,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from helpline.db import Database, insert_for
 from helpline.inbox.models import PENDING, InboxMessage
 from helpline.privacy.addresses import Address
@@ -69,11 +72,10 @@ class Inbox:
     async def _commit(self, db: Database, batch: list[_Waiting]) -> None:
         try:
             async with db.transaction(first=True) as session:
+                # One compiled statement, executed for many rows: SQLAlchemy's
+                # "insertmanyvalues" batches them without compiling a statement per size.
                 stored = set((await session.scalars(
-                    insert_for(session, InboxMessage)
-                    .values([w.values for w in batch])
-                    .on_conflict_do_nothing()
-                    .returning(InboxMessage.provider_sid))).all())
+                    _insert(session), [w.values for w in batch])).all())
         except Exception as exc:
             log.exception("storing %d inbound messages failed", len(batch))
             for waiting in batch:
@@ -88,4 +90,11 @@ class Inbox:
             if not waiting.done.done():
                 waiting.done.set_result(sid in stored)
             stored.discard(sid)  # a second copy in the same batch is a redelivery
+
+
+def _insert(session: AsyncSession) -> Insert:
+    """Return the inbox INSERT, skipping MessageSids already stored, returning the new ones."""
+    table = InboxMessage.__table__
+    return (insert_for(session, table).on_conflict_do_nothing()
+            .returning(table.c.provider_sid))
 

@@ -241,7 +241,8 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
         if spawn(["-m", "helpline", "db", "upgrade"], env, cwd=args.source).wait(timeout=120):
             raise RuntimeError("helpline db upgrade failed")
         prof = ["-m", "cProfile", "-o", args.profile] if args.profile else []
-        serve = ["-m", "helpline", "serve", *(["--web-only"] if args.split else [])]
+        web_only = args.split or args.web_only
+        serve = ["-m", "helpline", "serve", *(["--web-only"] if web_only else [])]
         service = spawn([*prof, *serve], env, stderr_path, args.source)
         if args.split:  # the workers in a process of their own, as when scaling out
             worker = spawn(["-m", "helpline", "worker"], env, tmp / "worker.stderr",
@@ -308,6 +309,8 @@ def main() -> int:
                         help="checkout whose helpline package to serve (default: this one)")
     parser.add_argument("--split", action="store_true",
                         help="serve --web-only with a separate `helpline worker` process")
+    parser.add_argument("--web-only", action="store_true",
+                        help="serve --web-only and file nothing: the webhook path alone")
     parser.add_argument("--profile", help="run the service under cProfile, writing here")
     return run_in_temp_dir(bench, parser.parse_args(), "helpline-bench-")
 
