@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.conversations.contacts import upsert_contact
@@ -19,6 +19,8 @@ from helpline.privacy.crypto import Cipher
 from helpline.privacy.pseudonym import Pseudonymizer
 
 log = logging.getLogger(__name__)
+
+MESSAGES = Message.__table__  # messages are written with Core: one statement, no ORM flush
 
 
 class DuplicateDelivery(Exception):
@@ -41,7 +43,7 @@ class Turn:
 
     contact: Contact
     conversation: Conversation
-    message: Message
+    message_id: int
     address: Address
     text: str
     now: datetime
@@ -83,31 +85,21 @@ class ConversationService:
         conversation, new = await self._open_conversation(
             session, contact=contact, channel=inbound.address.channel, now=now
         )
-        stored = (
-            insert_for(session, Message)
-            .values(
-                conversation_id=conversation.id,
-                direction="in",
-                author="contact",
-                body_enc=self.cipher.encrypt(inbound.text),
-                provider_sid=inbound.provider_sid,
-                created_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(Message)
-        )
-        message = (await session.execute(
-            select(Message).from_statement(stored))).scalar_one_or_none()
-        if message is None:
+        message_id = await session.scalar(
+            insert_for(session, MESSAGES).on_conflict_do_nothing().returning(MESSAGES.c.id),
+            {"conversation_id": conversation.id, "direction": "in", "author": "contact",
+             "body_enc": self.cipher.encrypt(inbound.text),
+             "provider_sid": inbound.provider_sid, "created_at": now})
+        if message_id is None:
             raise DuplicateDelivery(inbound.provider_sid)
         conversation.last_inbound_at = now
         conversation.updated_at = now
-        turn = Turn(contact=contact, conversation=conversation, message=message,
+        turn = Turn(contact=contact, conversation=conversation, message_id=message_id,
                     address=inbound.address, text=inbound.text, now=now,
                     new_conversation=new)
         await self._respond_or_queue(session, turn)
         log.info("inbound stored conversation=%s message=%s new=%s",
-                 conversation.id, message.id, new)
+                 conversation.id, message_id, new)
         return turn
 
     async def _respond_or_queue(self, session: AsyncSession, turn: Turn) -> None:
@@ -137,23 +129,23 @@ class ConversationService:
         author: str,
         now: datetime,
         address: Address | None = None,
-    ) -> Message:
-        """Record an outgoing message and queue it in the outbox (same transaction).
+    ) -> int:
+        """Record an outgoing message, queue it in the outbox (same transaction); return its id.
 
         Nothing is queued for a contact who opted out or whose reply address was purged.
         """
-        message = Message(conversation_id=conversation.id, direction="out", author=author,
-                          body_enc=self.cipher.encrypt(text), created_at=now)
-        session.add(message)
-        await session.flush()
+        message_id = await session.scalar(
+            insert(MESSAGES).returning(MESSAGES.c.id),
+            {"conversation_id": conversation.id, "direction": "out", "author": author,
+             "body_enc": self.cipher.encrypt(text), "created_at": now})
         if address is None and contact.address_enc is not None:
             address = parse_address(self.cipher.decrypt(contact.address_enc))
         if contact.opted_out_at is None and address is not None:
-            self.outbox.enqueue(
+            await self.outbox.enqueue(
                 session, now=now, to=address, body=text, purpose="reply",
-                contact_id=contact.id, conversation_id=conversation.id, message_id=message.id,
+                contact_id=contact.id, conversation_id=conversation.id, message_id=message_id,
             )
-        return message
+        return message_id
 
     async def _open_conversation(
         self, session: AsyncSession, *, contact: Contact, channel: str, now: datetime

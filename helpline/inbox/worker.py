@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.clock import Clock
@@ -19,6 +19,14 @@ from helpline.privacy.addresses import parse_address
 from helpline.privacy.crypto import Cipher
 
 log = logging.getLogger(__name__)
+
+INBOX = InboxMessage.__table__
+READ = select(INBOX.c.status, INBOX.c.address_enc, INBOX.c.body_enc, INBOX.c.received_at,
+              INBOX.c.provider_sid).where(INBOX.c.id == bindparam("inbox_id"))
+# Processed: drop the encrypted copies (the messages table has them now).
+DONE_ROW = (update(INBOX).where(INBOX.c.id == bindparam("inbox_id"))
+            .values(status=DONE, processed_at=bindparam("now"), claimed_until=None,
+                    address_enc=None, body_enc=None))
 
 Handle = Callable[[AsyncSession, Inbound], Awaitable[None]]
 
@@ -100,7 +108,7 @@ class InboxWorker:
     async def _process(self, inbox_id: int) -> None:
         try:
             async with self._db.transaction() as session:
-                row = await session.get_one(InboxMessage, inbox_id)
+                row = (await session.execute(READ, {"inbox_id": inbox_id})).one()
                 if row.status != PENDING:
                     return
                 inbound = Inbound(
@@ -108,10 +116,10 @@ class InboxWorker:
                     text=self._cipher.decrypt(row.body_enc or ""),
                     received_at=row.received_at, provider_sid=row.provider_sid)
                 await self._handle(session, inbound)
-                _done(row, self._clock.now())
+                await session.execute(DONE_ROW, {"inbox_id": inbox_id, "now": self._clock.now()})
         except DuplicateDelivery:
             async with self._db.transaction() as session:
-                _done(await session.get_one(InboxMessage, inbox_id), self._clock.now())
+                await session.execute(DONE_ROW, {"inbox_id": inbox_id, "now": self._clock.now()})
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -130,12 +138,6 @@ class InboxWorker:
                           inbox_id, row.attempts)
             else:
                 row.claimed_until = now + timedelta(seconds=self._retry * 2 ** row.attempts)
-
-
-def _done(row: InboxMessage, now: datetime) -> None:
-    """Mark a row processed and drop its encrypted copies (the message table has them)."""
-    row.status, row.processed_at, row.claimed_until = DONE, now, None
-    row.address_enc = row.body_enc = None
 
 
 def filing_order(rows: list) -> list[int]:  # rows of (id, sender_key, urgent)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.db import after_commit
@@ -44,7 +45,7 @@ class Outbox:
         """Tell the sender there is work."""
         self.pending.set()
 
-    def enqueue(
+    async def enqueue(
         self,
         session: AsyncSession,
         *,
@@ -55,25 +56,13 @@ class Outbox:
         contact_id: int | None = None,
         conversation_id: int | None = None,
         message_id: int | None = None,
-    ) -> list[OutboxMessage]:
+    ) -> None:
         """Add one outbox row per part of ``body``; they are sent in order after commit."""
         to_enc = self._cipher.encrypt(to.twilio)
-        rows = [
-            OutboxMessage(
-                purpose=purpose,
-                channel=to.channel,
-                contact_id=contact_id,
-                conversation_id=conversation_id,
-                message_id=message_id,
-                to_enc=to_enc,
-                body_enc=self._cipher.encrypt(part),
-                status=PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            for part in split_text(body)
-        ]
-        session.add_all(rows)
+        await session.execute(insert(OutboxMessage.__table__), [
+            {"purpose": purpose, "channel": to.channel, "contact_id": contact_id,
+             "conversation_id": conversation_id, "message_id": message_id, "to_enc": to_enc,
+             "body_enc": self._cipher.encrypt(part), "status": PENDING, "attempts": 0,
+             "next_attempt_at": now, "created_at": now}
+            for part in split_text(body)])
         after_commit(session, self.wake)
-        return rows

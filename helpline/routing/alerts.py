@@ -155,7 +155,7 @@ class AlertService:
         if user.phone_enc is None:
             return
         address = Address(channel="sms", e164=self.cipher.decrypt(user.phone_enc))
-        self.outbox.enqueue(session, now=now, to=address, body=text, purpose="page")
+        await self.outbox.enqueue(session, now=now, to=address, body=text, purpose="page")
 
     # -- acknowledging and resolving ------------------------------------------------------
 

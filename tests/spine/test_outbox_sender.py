@@ -153,7 +153,7 @@ async def test_pending_texts_are_cancelled_on_opt_out(webhooks: TwilioWebhooks,
         outbox = webhooks.client.app[appkeys.OUTBOX]
         from helpline.privacy.addresses import parse_address
 
-        outbox.enqueue(session, now=clock.now(), to=parse_address(TEXTER), body="word " * 700,
+        await outbox.enqueue(session, now=clock.now(), to=parse_address(TEXTER), body="word " * 700,
                        purpose="reply", contact_id=1)
     assert service is not None
     await drain(webhooks.client, clock)
@@ -172,7 +172,7 @@ async def test_long_text_is_split_and_sent_in_order(webhooks: TwilioWebhooks, cl
 
     words = [f"w{i:04d}" for i in range(700)]
     async with db.transaction() as session:
-        webhooks.client.app[appkeys.OUTBOX].enqueue(
+        await webhooks.client.app[appkeys.OUTBOX].enqueue(
             session, now=clock.now(), to=parse_address(TEXTER), body=" ".join(words),
             purpose="reply")
     await drain(webhooks.client, clock)
@@ -192,7 +192,7 @@ async def test_part_failure_keeps_later_parts_waiting(webhooks: TwilioWebhooks,
 
     api.fail_next = 1
     async with db.transaction() as session:
-        webhooks.client.app[appkeys.OUTBOX].enqueue(
+        await webhooks.client.app[appkeys.OUTBOX].enqueue(
             session, now=clock.now(), to=parse_address(TEXTER),
             body="first " * 300 + "second " * 100, purpose="reply")
     await drain(webhooks.client, clock)
