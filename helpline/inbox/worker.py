@@ -70,40 +70,44 @@ class InboxWorker:
 
     async def run_once(self) -> int:
         """Claim pending messages, urgent first, and process them; return how many."""
+        rows = await self._claim()
+        done = 0
+        while rows:
+            if self._inbox.urgent_arrived.is_set():  # file a child in danger next
+                self._inbox.urgent_arrived.clear()
+                rows += await self._claim(urgent_only=True)
+            order = filing_order(rows)
+            rows = [r for r in rows if r.id != order[0]]
+            await self._process(order[0])
+            done += 1
+            await asyncio.sleep(0)  # let waiting webhooks in between two messages
+        return done
+
+    async def _claim(self, *, urgent_only: bool = False) -> list:
+        """Lease due messages (urgent ones, or the oldest) and every earlier text of their
+        urgent senders, which must be filed before the urgent one; return their rows."""
         now = self._clock.now()
-        due = (InboxMessage.status == PENDING,
-               or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until < now))
+        due = [InboxMessage.status == PENDING,
+               or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until < now)]
         columns = (InboxMessage.id, InboxMessage.sender_key, InboxMessage.urgent)
+        self._inbox.urgent_arrived.clear()
         async with self._db.transaction() as session:
-            rows = (await session.execute(
-                select(*columns).where(*due)
+            rows = list((await session.execute(
+                select(*columns).where(*due, *([InboxMessage.urgent] if urgent_only else []))
                 .order_by(InboxMessage.urgent.desc(), InboxMessage.id)
-                .limit(self._batch).with_for_update(skip_locked=True))).all()
+                .limit(self._batch).with_for_update(skip_locked=True))).all())
             urgent_senders = {r.sender_key for r in rows if r.urgent and r.sender_key}
-            if urgent_senders:  # their earlier texts must be filed before the urgent one
+            if urgent_senders:
                 rows += (await session.execute(
                     select(*columns).where(*due, InboxMessage.sender_key.in_(urgent_senders))
                     .with_for_update(skip_locked=True))).all()
-            order = filing_order(rows)
-            if order:
+            rows = list({r.id: r for r in rows}.values())
+            if rows:
                 await session.execute(
-                    update(InboxMessage).where(InboxMessage.id.in_(order))
+                    update(InboxMessage).where(InboxMessage.id.in_([r.id for r in rows]))
                     .values(claimed_until=now + self._lease, attempts=InboxMessage.attempts + 1)
                     .execution_options(synchronize_session=False))
-        self._inbox.urgent_arrived.clear()
-        for index, inbox_id in enumerate(order):
-            if index and self._inbox.urgent_arrived.is_set():
-                await self._release(order[index:])  # look again: something urgent came in
-                return index
-            await self._process(inbox_id)
-        return len(order)
-
-    async def _release(self, ids: list[int]) -> None:
-        async with self._db.transaction() as session:
-            await session.execute(
-                update(InboxMessage).where(InboxMessage.id.in_(ids))
-                .values(claimed_until=None, attempts=InboxMessage.attempts - 1)
-                .execution_options(synchronize_session=False))
+        return rows
 
     async def _process(self, inbox_id: int) -> None:
         try:
