@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.conversations.contacts import upsert_contact
@@ -21,6 +21,11 @@ from helpline.privacy.pseudonym import Pseudonymizer
 log = logging.getLogger(__name__)
 
 MESSAGES = Message.__table__  # messages are written with Core: one statement, no ORM flush
+OPEN_CONVERSATION = (
+    select(Conversation)
+    .where(Conversation.contact_id == bindparam("contact_id"),
+           Conversation.channel == bindparam("channel"), Conversation.closed_at.is_(None))
+    .order_by(Conversation.id.desc()).limit(1))
 
 
 class DuplicateDelivery(Exception):
@@ -150,16 +155,8 @@ class ConversationService:
     async def _open_conversation(
         self, session: AsyncSession, *, contact: Contact, channel: str, now: datetime
     ) -> tuple[Conversation, bool]:
-        result = await session.execute(
-            select(Conversation)
-            .where(
-                Conversation.contact_id == contact.id,
-                Conversation.channel == channel,
-                Conversation.closed_at.is_(None),
-            )
-            .order_by(Conversation.id.desc())
-            .limit(1)
-        )
+        result = await session.execute(OPEN_CONVERSATION, {"contact_id": contact.id,
+                                                            "channel": channel})
         conversation = result.scalars().first()
         if conversation is not None:
             return conversation, False

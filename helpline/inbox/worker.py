@@ -84,8 +84,10 @@ class InboxWorker:
         return done
 
     async def _claim(self, *, urgent_only: bool = False) -> list:
-        """Lease due messages (urgent ones, or the oldest) and every earlier text of their
-        urgent senders, which must be filed before the urgent one; return their rows."""
+        """Lease due messages (urgent ones, or the oldest); return their rows.
+
+        Every earlier text of an urgent sender comes too: it must be filed first.
+        """
         now = self._clock.now()
         due = [InboxMessage.status == PENDING,
                or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until < now)]

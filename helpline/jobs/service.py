@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,16 @@ CANCEL = (update(JOBS)
           .values(done_at=bindparam("now"), outcome="cancelled", key=None))
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """A job to add: ``key`` (optional) keeps one pending job per key."""
+
+    kind: str
+    due_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None
+
+
 async def schedule(
     session: AsyncSession,
     *,
@@ -29,10 +40,18 @@ async def schedule(
     key: str | None = None,
 ) -> None:
     """Add a job due at ``due_at``; a job with the same ``key`` already pending is kept."""
+    await schedule_many(session, now=now,
+                        jobs=[NewJob(kind=kind, due_at=due_at, payload=payload or {}, key=key)])
+
+
+async def schedule_many(session: AsyncSession, *, now: datetime, jobs: list[NewJob]) -> None:
+    """Add several jobs in one statement; a job whose ``key`` is already pending is kept."""
+    if not jobs:
+        return
     await session.execute(
         insert_for(session, JOBS).on_conflict_do_nothing(),
-        {"kind": kind, "key": key, "payload": payload or {}, "due_at": due_at, "attempts": 0,
-         "created_at": now})
+        [{"kind": job.kind, "key": job.key, "payload": job.payload, "due_at": job.due_at,
+          "attempts": 0, "created_at": now} for job in jobs])
 
 
 async def cancel(session: AsyncSession, *, keys: list[str], now: datetime) -> int:

@@ -17,6 +17,7 @@ from helpline.conversations.service import ConversationService, Turn
 from helpline.jobs import service as jobs
 from helpline.jobs.models import Job
 from helpline.jobs.runner import Handler
+from helpline.privacy.addresses import Address
 from helpline.routing.hours import OpeningHours
 from helpline.triage.flows.engine import TIMER_KINDS, FlowContext, FlowEngine, Step, timer_kind
 from helpline.triage.keywords import Keyword, keyword
@@ -105,7 +106,7 @@ class TriageResponder:
         if state is not None and not state.get("ended"):
             step = self.engine.handle_reply(state, turn.text, context=context)
             await self.apply(session, service=service, conversation=conversation,
-                             contact=contact, step=step, now=now)
+                             contact=contact, step=step, now=now, address=turn.address)
             return
         flow_id = self.flow_for_channel[conversation.channel]
         step = self.engine.start(flow_id=flow_id, first_text=turn.text, context=context,
@@ -115,10 +116,10 @@ class TriageResponder:
             # still gets the greeting (how to stop); a returning one only the answer.
             if state is None:
                 await self.apply(session, service=service, conversation=conversation,
-                                 contact=contact, step=step, now=now)
+                                 contact=contact, step=step, now=now, address=turn.address)
             step = self.engine.handle_reply(step.state, turn.text, context=context)
         await self.apply(session, service=service, conversation=conversation, contact=contact,
-                         step=step, now=now)
+                         step=step, now=now, address=turn.address)
 
     async def on_timer(self, session: AsyncSession, *, service: ConversationService,
                        conversation: Conversation, contact: Contact, timer: str,
@@ -138,8 +139,11 @@ class TriageResponder:
 
     async def apply(self, session: AsyncSession, *, service: ConversationService,
                     conversation: Conversation, contact: Contact, step: Step,
-                    now: datetime) -> None:
-        """Carry out a flow step: state, priority, results, replies, queue and timers."""
+                    now: datetime, address: Address | None = None) -> None:
+        """Carry out a flow step: state, priority, results, replies, queue and timers.
+
+        ``address``: where the contact just wrote from (else their stored reply address).
+        """
         if step.stale:
             return
         state = step.state
@@ -155,17 +159,18 @@ class TriageResponder:
             self._store_answers(service, conversation, step.free_text)
         for text in step.replies:
             await service.reply(session, conversation=conversation, contact=contact, text=text,
-                                author="flow", now=now)
+                                author="flow", now=now, address=address)
         raised = max(filter(None, (step.priority, step.handover)), key=_urgency, default=None)
         if raised is not None:
             await self._raise(session, conversation, raised, source="flow", now=now)
         if step.handover is not None:
             await self.queue.enqueue(session, conversation=conversation, now=now)
         await jobs.cancel(session, keys=_timer_keys(conversation), now=now)
-        for name, seconds in step.timers:
-            await jobs.schedule(session, kind=FLOW_TIMER, due_at=now + timedelta(seconds=seconds),
-                                now=now, key=_timer_key(conversation, timer_kind(name)),
-                                payload={"conversation_id": conversation.id, "timer": name})
+        await jobs.schedule_many(session, now=now, jobs=[
+            jobs.NewJob(kind=FLOW_TIMER, due_at=now + timedelta(seconds=seconds),
+                        key=_timer_key(conversation, timer_kind(name)),
+                        payload={"conversation_id": conversation.id, "timer": name})
+            for name, seconds in step.timers])
 
     async def _assess_risk(self, session: AsyncSession, *, conversation: Conversation,
                            text: str, now: datetime) -> None:

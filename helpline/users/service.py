@@ -7,7 +7,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.privacy.addresses import parse_address
@@ -17,6 +17,10 @@ from helpline.users.models import ROLES, User
 
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _hasher = PasswordHasher()
+USERS = User.__table__
+USER_BY_PHONE = select(USERS.c.id).where(
+    USERS.c.phone_pseudonym.in_(bindparam("digests", expanding=True)),
+    USERS.c.disabled_at.is_(None))
 
 
 class UserError(ValueError):
@@ -68,9 +72,9 @@ async def find_by_phone(session: AsyncSession, *, pseudonyms: Pseudonymizer,
                         e164: str) -> User | None:
     """Return the active user whose page phone is ``e164``, under any pseudonym key."""
     digests = [p.digest for p in pseudonyms.all_pseudonyms(e164)]
-    return await session.scalar(
-        select(User).where(User.phone_pseudonym.in_(digests), User.disabled_at.is_(None))
-    )
+    # Asked for every inbound text: a cheap id lookup first, the user only for a volunteer.
+    user_id = await session.scalar(USER_BY_PHONE, {"digests": digests})
+    return None if user_id is None else await session.get(User, user_id)
 
 
 def verify_password(user: User, password: str) -> bool:
