@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,8 @@ class Inbox:
         self._has_waiting = asyncio.Event()
         self.pending = asyncio.Event()  # wakes the inbox worker after a commit
         self.urgent_arrived = asyncio.Event()  # tells the worker to look again, urgent first
+        self._settled = asyncio.Event()  # set while no webhook waits for its commit
+        self._settled.set()
 
     def wake(self) -> None:
         """Tell the worker there is work."""
@@ -56,6 +59,7 @@ class Inbox:
                     "sender_key": sender_key},
             done=asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
+        self._settled.clear()
         self._has_waiting.set()
         return await asyncio.shield(waiting.done)
 
@@ -68,6 +72,21 @@ class Inbox:
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
                 await self._commit(db, batch)
+            self._settled.set()
+
+    def is_settled(self) -> bool:
+        """Return whether no webhook is waiting for its commit."""
+        return self._settled.is_set()
+
+    async def settled(self, *, at_most: float) -> None:
+        """Wait until no webhook is waiting for its commit, or ``at_most`` seconds.
+
+        The worker calls this before each message: a webhook Twilio is waiting for goes
+        before filing, and ``at_most`` keeps filing going under a flood of webhooks.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(at_most):
+                await self._settled.wait()
 
     async def _commit(self, db: Database, batch: list[_Waiting]) -> None:
         try:

@@ -37,7 +37,7 @@ class InboxWorker:
     def __init__(self, *, db: Database, inbox: Inbox, cipher: Cipher, clock: Clock,
                  handle: Handle, batch_size: int = 50, lease_seconds: float = 120.0,
                  max_attempts: int = 5, retry_seconds: float = 5.0,
-                 poll_seconds: float = 1.0) -> None:
+                 poll_seconds: float = 1.0, webhooks_first_seconds: float = 0.1) -> None:
         self._db = db
         self._inbox = inbox
         self._cipher = cipher
@@ -48,6 +48,7 @@ class InboxWorker:
         self._max_attempts = max_attempts
         self._retry = retry_seconds
         self._poll = poll_seconds
+        self._webhooks_first = webhooks_first_seconds
 
     async def run(self) -> None:
         """Process until cancelled, waking when a webhook stores a message."""
@@ -80,7 +81,10 @@ class InboxWorker:
             rows = [r for r in rows if r.id != order[0]]
             await self._process(order[0])
             done += 1
-            await asyncio.sleep(0)  # let waiting webhooks in between two messages
+            # Webhooks first: each message holds SQLite's one write lock for its whole
+            # transaction, so let the webhooks that arrived meanwhile commit before the next.
+            await asyncio.sleep(0)
+            await self._inbox.settled(at_most=self._webhooks_first)
         return done
 
     async def _claim(self, *, urgent_only: bool = False) -> list:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 from sqlalchemy import select
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from helpline import appkeys
 from helpline.conversations.models import Conversation, Message
 from helpline.db import Database
+from helpline.inbox.models import InboxMessage
 from helpline.inbox.worker import filing_order
 from tests.conftest import TwilioWebhooks
 
@@ -56,3 +58,29 @@ async def test_same_sender_texts_stay_in_order(twilio: TwilioWebhooks, db: Datab
             select(Message.body_enc).where(Message.direction == "in")
             .order_by(Message.id))).scalars()]
     assert texts == ["hi", URGENT, "hello"]
+
+
+async def test_worker_lets_waiting_webhooks_commit_first(twilio: TwilioWebhooks) -> None:
+    """Test that ``settled`` returns at once when idle and waits for a webhook's commit."""
+    inbox = twilio.client.app[appkeys.INBOX]
+    await asyncio.wait_for(inbox.settled(at_most=5), 1)  # nothing waiting: no wait
+    webhook = asyncio.create_task(twilio.sms("hello", process=False))
+    await asyncio.sleep(0)
+    while inbox.is_settled():  # until the webhook has handed its row to the writer
+        await asyncio.sleep(0)
+    await inbox.settled(at_most=5)
+    assert inbox.is_settled()
+    await webhook
+    async with twilio.client.app[appkeys.DB].reader() as session:
+        stored = (await session.scalars(select(InboxMessage.provider_sid))).all()
+    assert len(stored) == 1
+
+
+async def test_a_flood_of_webhooks_does_not_stop_filing(twilio: TwilioWebhooks) -> None:
+    """Test that ``settled`` gives up after ``at_most`` when webhooks never stop."""
+    inbox = twilio.client.app[appkeys.INBOX]
+    inbox._settled.clear()  # as if webhooks kept arriving
+    started = asyncio.get_running_loop().time()
+    await inbox.settled(at_most=0.05)
+    assert asyncio.get_running_loop().time() - started < 1
+    inbox._settled.set()
