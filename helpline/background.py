@@ -1,11 +1,14 @@
-"""Run a coroutine as a background task for the lifetime of a block, then cancel it."""
+"""Background work: tasks that live as long as a block, and the workers' polling loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
@@ -18,3 +21,26 @@ async def running(coroutine: Coroutine[Any, Any, None], name: str) -> AsyncItera
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def poll_forever(run_once: Callable[[], Awaitable[int]], *, wake: asyncio.Event,
+                       batch_size: int, poll_seconds: float, what: str) -> None:
+    """Call ``run_once`` until cancelled (the loop of the inbox, outbox and job workers).
+
+    After a full batch it runs again at once; otherwise it waits for ``wake`` or
+    ``poll_seconds``. A failing pass is logged and retried, never fatal.
+    """
+    while True:
+        wake.clear()
+        try:
+            done = await run_once()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s pass failed; retrying", what)
+            done = 0
+        if done >= batch_size:
+            continue  # more may be due right away
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(poll_seconds):
+                await wake.wait()

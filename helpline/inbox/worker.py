@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpline.background import poll_forever
 from helpline.clock import Clock
 from helpline.conversations.service import DuplicateDelivery, Inbound
 from helpline.db import Database
@@ -52,22 +53,8 @@ class InboxWorker:
 
     async def run(self) -> None:
         """Process until cancelled, waking when a webhook stores a message."""
-        while True:
-            self._inbox.pending.clear()
-            try:
-                done = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("inbox pass failed; retrying")
-                done = 0
-            if done >= self._batch:
-                continue
-            try:
-                async with asyncio.timeout(self._poll):
-                    await self._inbox.pending.wait()
-            except TimeoutError:
-                pass
+        await poll_forever(self.run_once, wake=self._inbox.pending, batch_size=self._batch,
+                           poll_seconds=self._poll, what="inbox")
 
     async def run_once(self) -> int:
         """Claim pending messages, urgent first, and process them; return how many."""
@@ -75,7 +62,6 @@ class InboxWorker:
         done = 0
         while rows:
             if self._inbox.urgent_arrived.is_set():  # file a child in danger next
-                self._inbox.urgent_arrived.clear()
                 rows += await self._claim(urgent_only=True)
             order = filing_order(rows)
             rows = [r for r in rows if r.id != order[0]]

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpline.background import poll_forever
 from helpline.clock import Clock
 from helpline.db import Database
 from helpline.jobs.models import Job
@@ -41,22 +42,8 @@ class JobRunner:
 
     async def run(self) -> None:
         """Fire due jobs until cancelled."""
-        while True:
-            self.wakeup.clear()
-            try:
-                fired = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("job pass failed; retrying")
-                fired = 0
-            if fired >= self._batch:
-                continue
-            try:
-                async with asyncio.timeout(self._poll):
-                    await self.wakeup.wait()
-            except TimeoutError:
-                pass
+        await poll_forever(self.run_once, wake=self.wakeup, batch_size=self._batch,
+                           poll_seconds=self._poll, what="job")
 
     async def run_once(self) -> int:
         """Claim and run every due job; return how many were claimed."""

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpline.background import poll_forever
 from helpline.clock import Clock
 from helpline.conversations.contacts import mark_opted_out
 from helpline.conversations.models import Contact
@@ -60,22 +61,9 @@ class OutboxSender:
 
     async def run(self) -> None:
         """Send until cancelled, waking on new rows or every poll interval."""
-        while True:
-            self._outbox.pending.clear()
-            try:
-                sent = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox pass failed; retrying")
-                sent = 0
-            if sent >= self._settings.batch_size:
-                continue  # more may be due right away
-            try:
-                async with asyncio.timeout(self._settings.poll_seconds):
-                    await self._outbox.pending.wait()
-            except TimeoutError:
-                pass
+        await poll_forever(self.run_once, wake=self._outbox.pending,
+                           batch_size=self._settings.batch_size,
+                           poll_seconds=self._settings.poll_seconds, what="outbox")
 
     async def run_once(self) -> int:
         """Claim the due rows, send them, record the outcomes; return how many were tried."""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from helpline import appkeys
 from helpline.app import create_app
@@ -41,7 +42,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
     pg_name = None
     if db_url.startswith("postgres"):
         db_url = await sms.postgres_database(db_url)
-        pg_name = sms.make_url(db_url).database
+        pg_name = make_url(db_url).database
     try:
         await upgrade(db_url)
         settings = load_settings(tmp / "no-config.toml", var_dir=tmp, database_url=db_url,
