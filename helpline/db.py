@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,6 +141,26 @@ class Database:
             callback()
 
     @contextlib.asynccontextmanager
+    async def sqlite_transaction(self, *, first: bool = False) -> AsyncIterator[InlineConnection]:
+        """Open a write transaction on SQLite's driver connection itself, without SQLAlchemy.
+
+        Only for the inbox's group commit, the one statement every webhook waits for: there
+        SQLAlchemy's own work was most of the cost (measured: 480 µs of CPU to commit one
+        row through a session, 60 µs on the driver). Run ``DriverStatement``s on it.
+        """
+        if self._write_lock is None:
+            raise TypeError("sqlite_transaction is for SQLite databases only")
+        async with self._write_lock.hold(first=first), self.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            await driver.begin_immediate()
+            try:
+                yield driver
+            except BaseException:
+                await driver.rollback()
+                raise
+            await driver.commit()
+
+    @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
         """Open a session for reading only (no lock on SQLite: WAL lets readers run)."""
         async with self.engine.connect() as conn:
@@ -219,6 +239,28 @@ def _inline_sqlite(url: str) -> Callable[[], Awaitable[InlineConnection]]:
         return InlineConnection.connect(path, busy_timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
 
     return connect
+
+
+class DriverStatement:
+    """A Core statement compiled once, to run on the driver connection itself.
+
+    Parameters are put in the statement's order and converted by the columns' own types,
+    as SQLAlchemy would (``Database.sqlite_transaction``).
+    """
+
+    def __init__(self, statement: Any, dialect: Any, columns: Sequence[str]) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+        self.sql = str(compiled)
+        names = compiled.positiontup or []
+        self._names = names
+        self._processors = [
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in names]
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """Return ``values`` in the statement's order, each as the driver wants it."""
+        return tuple(values[name] if process is None else process(values[name])
+                     for name, process in zip(self._names, self._processors, strict=True))
 
 
 def insert_for(session: AsyncSession, table: Any) -> Any:

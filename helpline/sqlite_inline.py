@@ -147,6 +147,18 @@ class InlineConnection:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BUSY_RETRY_MAX)
 
+    async def begin_immediate(self) -> None:
+        """Start a write transaction, waiting (without blocking) for another process's lock."""
+        await self.retry_busy(self._conn.execute, "BEGIN IMMEDIATE")
+
+    async def fetch(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        """Run one statement straight on ``sqlite3`` and return its rows."""
+        cursor = await self.retry_busy(self._conn.execute, sql, parameters)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
     def cursor(self) -> InlineCursor:
         """Return a new cursor (SQLAlchemy enters it with ``async with``)."""
         return InlineCursor(self)

@@ -8,6 +8,7 @@ from http import HTTPStatus
 from sqlalchemy import func, select
 
 from helpline import appkeys
+from helpline.clock import FrozenClock
 from helpline.conversations.models import Contact, Conversation, Message
 from helpline.db import Database
 from helpline.inbox.models import InboxMessage
@@ -30,6 +31,24 @@ async def test_inbound_sms_is_stored_before_the_answer(twilio: TwilioWebhooks,
         row = (await session.execute(select(InboxMessage))).scalar_one()
     assert row.status == "pending"
     assert "hello" not in (row.body_enc or "")
+
+
+async def test_stored_row_reads_back_as_written(twilio: TwilioWebhooks, db: Database,
+                                                clock: FrozenClock) -> None:
+    """Test that the inbox row (written on SQLite's driver) reads back through SQLAlchemy."""
+    await twilio.sms("i want to kill myself", process=False)
+    async with db.reader() as session:
+        row = (await session.execute(select(InboxMessage))).scalar_one()
+        # stored in SQLAlchemy's own form, so it compares in SQL like every other time
+        same = (await session.execute(select(func.count()).select_from(InboxMessage).where(
+            InboxMessage.received_at == clock.now()))).scalar_one()
+    assert (row.received_at, row.urgent, row.attempts) == (clock.now(), True, 0)
+    assert row.received_at.tzinfo is not None
+    assert same == 1
+    assert len(row.sender_key or "") == 64
+    cipher = twilio.client.app[appkeys.KEYS].cipher
+    assert cipher.decrypt(row.body_enc or "") == "i want to kill myself"
+    assert cipher.decrypt(row.address_enc or "") == TEXTER
 
 
 async def test_inbox_worker_files_the_text_in_its_conversation(twilio: TwilioWebhooks,
