@@ -43,6 +43,7 @@ class Inbox:
         self.urgent_arrived = asyncio.Event()  # tells the worker to look again, urgent first
         self._settled = asyncio.Event()  # set while no webhook waits for its commit
         self._settled.set()
+        self.last_arrival = float("-inf")  # loop time of the latest webhook's store
         self._sqlite_insert: DriverStatement | None = None
 
     def wake(self) -> None:
@@ -61,6 +62,7 @@ class Inbox:
                     "sender_key": sender_key},
             done=asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
+        self.last_arrival = asyncio.get_running_loop().time()
         self._settled.clear()
         self._has_waiting.set()
         return await asyncio.shield(waiting.done)
@@ -80,15 +82,22 @@ class Inbox:
         """Return whether no webhook is waiting for its commit."""
         return self._settled.is_set()
 
-    async def settled(self, *, at_most: float) -> None:
-        """Wait until no webhook is waiting for its commit, or ``at_most`` seconds.
+    async def settled(self, *, at_most: float, quiet: float = 0.002) -> None:
+        """Wait until no webhook waits for its commit and none came for ``quiet`` seconds.
 
-        The worker calls this before each message: a webhook Twilio is waiting for goes
-        before filing, and ``at_most`` keeps filing going under a flood of webhooks.
+        The worker calls this before each ordinary text: the webhooks Twilio is waiting
+        for go before filing, and under a flood of them (no quiet moment), filing goes on
+        at one text per ``at_most`` seconds until the flood passes.
         """
+        loop = asyncio.get_running_loop()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(at_most):
-                await self._settled.wait()
+                while not self.urgent_arrived.is_set():  # a child in danger goes first
+                    await self._settled.wait()
+                    calm_in = self.last_arrival + quiet - loop.time()
+                    if calm_in <= 0:
+                        return
+                    await asyncio.sleep(calm_in)
 
     async def _commit(self, db: Database, batch: list[_Waiting]) -> None:
         try:

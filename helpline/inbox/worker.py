@@ -61,16 +61,17 @@ class InboxWorker:
         rows = await self._claim()
         done = 0
         while rows:
-            if self._inbox.urgent_arrived.is_set():  # file a child in danger next
-                rows += await self._claim(urgent_only=True)
+            # Webhooks first: filing holds SQLite's one write lock for a whole transaction,
+            # so the webhooks Twilio is waiting for commit before each ordinary text.
+            if not any(r.urgent for r in rows):
+                await self._inbox.settled(at_most=self._webhooks_first)
+            if self._inbox.urgent_arrived.is_set() and not any(r.urgent for r in rows):
+                rows += await self._claim(urgent_only=True)  # file a child in danger next
             order = filing_order(rows)
             rows = [r for r in rows if r.id != order[0]]
             await self._process(order[0])
             done += 1
-            # Webhooks first: each message holds SQLite's one write lock for its whole
-            # transaction, so let the webhooks that arrived meanwhile commit before the next.
             await asyncio.sleep(0)
-            await self._inbox.settled(at_most=self._webhooks_first)
         return done
 
     async def _claim(self, *, urgent_only: bool = False) -> list:

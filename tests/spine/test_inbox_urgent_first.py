@@ -86,3 +86,37 @@ async def test_a_flood_of_webhooks_does_not_stop_filing(twilio: TwilioWebhooks) 
     await inbox.settled(at_most=0.05)
     assert asyncio.get_running_loop().time() - started < 1
     inbox._settled.set()
+
+
+async def test_filing_waits_for_a_quiet_moment(twilio: TwilioWebhooks) -> None:
+    """Test that ``settled`` waits until no webhook has come for ``quiet`` seconds."""
+    inbox = twilio.client.app[appkeys.INBOX]
+    loop = asyncio.get_running_loop()
+    inbox.last_arrival = started = loop.time()  # as if a webhook had just been stored
+    await inbox.settled(at_most=5, quiet=0.2)
+    assert loop.time() - started >= 0.2
+
+
+async def test_an_urgent_text_ends_the_wait(twilio: TwilioWebhooks) -> None:
+    """Test that ``settled`` returns at once when an urgent text has arrived."""
+    inbox = twilio.client.app[appkeys.INBOX]
+    inbox.last_arrival = asyncio.get_running_loop().time()
+    inbox.urgent_arrived.set()
+    await asyncio.wait_for(inbox.settled(at_most=30, quiet=30), 1)
+
+
+async def test_urgent_text_is_filed_during_a_flood(twilio: TwilioWebhooks,
+                                                   db: Database) -> None:
+    """Test that a flood of webhooks holds back ordinary filing, never an urgent text."""
+    app = twilio.client.app
+    await twilio.sms(URGENT, sender="+447700900599", process=False)
+    worker, inbox = app[appkeys.INBOX_WORKER], app[appkeys.INBOX]
+    worker._webhooks_first = 30  # ordinary texts would wait this long for a quiet moment
+    inbox._settled.clear()  # as if webhooks kept arriving
+    try:
+        assert await asyncio.wait_for(worker.run_once(), 5) == 1
+    finally:
+        inbox._settled.set()
+    async with db.reader() as session:
+        conversation = (await session.execute(select(Conversation))).scalar_one()
+    assert conversation.priority == "urgent"
