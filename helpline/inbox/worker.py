@@ -38,7 +38,8 @@ class InboxWorker:
     def __init__(self, *, db: Database, inbox: Inbox, cipher: Cipher, clock: Clock,
                  handle: Handle, batch_size: int = 50, lease_seconds: float = 120.0,
                  max_attempts: int = 5, retry_seconds: float = 5.0,
-                 poll_seconds: float = 1.0, webhooks_first_seconds: float = 0.1) -> None:
+                 poll_seconds: float = 1.0, webhooks_first_seconds: float = 0.1,
+                 urgent_first_seconds: float = 0.01) -> None:
         self._db = db
         self._inbox = inbox
         self._cipher = cipher
@@ -50,6 +51,7 @@ class InboxWorker:
         self._retry = retry_seconds
         self._poll = poll_seconds
         self._webhooks_first = webhooks_first_seconds
+        self._urgent_first = urgent_first_seconds
 
     async def run(self) -> None:
         """Process until cancelled, waking when a webhook stores a message."""
@@ -62,14 +64,18 @@ class InboxWorker:
         done = 0
         while rows:
             # Webhooks first: filing holds SQLite's one write lock for a whole transaction,
-            # so the webhooks Twilio is waiting for commit before each ordinary text.
-            if not any(r.urgent for r in rows):
-                await self._inbox.settled(at_most=self._webhooks_first)
-            if self._inbox.urgent_arrived.is_set() and not any(r.urgent for r in rows):
+            # so the webhooks Twilio waits for commit before each text. Under a flood (no
+            # quiet moment) ordinary filing goes on at one text per ``webhooks_first``
+            # seconds, urgent filing at one per ``urgent_first``.
+            urgent = any(r.urgent for r in rows)  # an urgent sender's texts come first
+            await self._inbox.settled(
+                at_most=self._urgent_first if urgent else self._webhooks_first)
+            if not urgent and self._inbox.urgent_arrived.is_set():
                 rows += await self._claim(urgent_only=True)  # file a child in danger next
+                urgent = any(r.urgent for r in rows)
             order = filing_order(rows)
             rows = [r for r in rows if r.id != order[0]]
-            await self._process(order[0])
+            await self._process(order[0], first=urgent)  # in turn with webhooks, not after
             done += 1
             await asyncio.sleep(0)
         return done
@@ -102,9 +108,9 @@ class InboxWorker:
                     .execution_options(synchronize_session=False))
         return rows
 
-    async def _process(self, inbox_id: int) -> None:
+    async def _process(self, inbox_id: int, *, first: bool = False) -> None:
         try:
-            async with self._db.transaction() as session:
+            async with self._db.transaction(first=first) as session:
                 row = (await session.execute(READ, {"inbox_id": inbox_id})).one()
                 if row.status != PENDING:
                     return
