@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -122,6 +123,8 @@ class Database:
         # "database is locked" between our own connections; BEGIN IMMEDIATE, retried without
         # blocking the loop (helpline.sqlite_inline), covers other processes.
         self._write_lock = _WriteLock() if self.is_sqlite else None
+        self._driver_connection: AsyncConnection | None = None  # see sqlite_transaction
+        self._driver: InlineConnection | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
 
@@ -150,8 +153,12 @@ class Database:
         """
         if self._write_lock is None:
             raise TypeError("sqlite_transaction is for SQLite databases only")
-        async with self._write_lock.hold(first=first), self.engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
+        async with self._write_lock.hold(first=first):
+            if self._driver is None:  # one connection kept for it: a checkout costs ~100 µs
+                self._driver_connection = await self.engine.connect()
+                raw = await self._driver_connection.get_raw_connection()
+                self._driver = raw.driver_connection
+            driver = self._driver
             await driver.begin_immediate()
             try:
                 yield driver
@@ -170,6 +177,9 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._driver_connection is not None:
+            await self._driver_connection.close()
+            self._driver_connection = self._driver = None
         await self.engine.dispose()
 
 

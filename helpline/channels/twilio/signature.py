@@ -29,7 +29,11 @@ async def read_form(request: web.Request) -> MultiDictProxy[str]:
     """Parse a urlencoded body strictly: invalid UTF-8 or another content type is a 4xx."""
     if request.content_type != FORM_CONTENT_TYPE:
         raise bad_request(f"expected {FORM_CONTENT_TYPE}", web.HTTPUnsupportedMediaType)
-    raw = await request.read()
+    return parse_form(await request.read())
+
+
+def parse_form(raw: bytes) -> MultiDictProxy[str]:
+    """Parse a urlencoded body; invalid UTF-8 or too many fields is a 400."""
     try:
         text = raw.decode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict",
