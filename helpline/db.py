@@ -273,6 +273,18 @@ class DriverStatement:
                      for name, process in zip(self._names, self._processors, strict=True))
 
 
+async def execute_unflushed(session: AsyncSession, statement: Any, params: Any = None) -> Any:
+    """Run a Core statement that reads no ORM state, without flushing the session first.
+
+    SQLAlchemy flushes pending ORM changes before every statement, Core ones included.
+    The rows written this way (messages, outbox, timers) depend only on rows already
+    flushed, so a conversation's changes reach the database once, at commit, instead of
+    once before each of them.
+    """
+    with session.no_autoflush:
+        return await session.execute(statement, params)
+
+
 def insert_for(session: AsyncSession, table: Any) -> Any:
     """Return an INSERT for ``table`` in the session's dialect (with ``on_conflict_do_nothing``)."""
     if session.bind.dialect.name == "postgresql":

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.conversations.contacts import upsert_contact
 from helpline.conversations.models import Contact, Conversation, Message
-from helpline.db import insert_for
+from helpline.db import execute_unflushed, insert_for
 from helpline.outbox.service import Outbox
 from helpline.privacy.addresses import Address, parse_address
 from helpline.privacy.crypto import Cipher
@@ -90,11 +90,12 @@ class ConversationService:
         conversation, new = await self._open_conversation(
             session, contact=contact, channel=inbound.address.channel, now=now
         )
-        message_id = await session.scalar(
+        message_id = (await execute_unflushed(
+            session,
             insert_for(session, MESSAGES).on_conflict_do_nothing().returning(MESSAGES.c.id),
             {"conversation_id": conversation.id, "direction": "in", "author": "contact",
              "body_enc": self.cipher.encrypt(inbound.text),
-             "provider_sid": inbound.provider_sid, "created_at": now})
+             "provider_sid": inbound.provider_sid, "created_at": now})).scalar()
         if message_id is None:
             raise DuplicateDelivery(inbound.provider_sid)
         conversation.last_inbound_at = now
@@ -139,10 +140,10 @@ class ConversationService:
 
         Nothing is queued for a contact who opted out or whose reply address was purged.
         """
-        message_id = await session.scalar(
-            insert(MESSAGES).returning(MESSAGES.c.id),
+        message_id = (await execute_unflushed(
+            session, insert(MESSAGES).returning(MESSAGES.c.id),
             {"conversation_id": conversation.id, "direction": "out", "author": author,
-             "body_enc": self.cipher.encrypt(text), "created_at": now})
+             "body_enc": self.cipher.encrypt(text), "created_at": now})).scalar_one()
         if address is None and contact.address_enc is not None:
             address = parse_address(self.cipher.decrypt(contact.address_enc))
         if contact.opted_out_at is None and address is not None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline.db import insert_for
+from helpline.db import execute_unflushed, insert_for
 from helpline.jobs.models import Job
 
 # Core statements on the table (built once, compiled once): timers are set and cancelled on
@@ -48,8 +48,8 @@ async def schedule_many(session: AsyncSession, *, now: datetime, jobs: list[NewJ
     """Add several jobs in one statement; a job whose ``key`` is already pending is kept."""
     if not jobs:
         return
-    await session.execute(
-        insert_for(session, JOBS).on_conflict_do_nothing(),
+    await execute_unflushed(
+        session, insert_for(session, JOBS).on_conflict_do_nothing(),
         [{"kind": job.kind, "key": job.key, "payload": job.payload, "due_at": job.due_at,
           "attempts": 0, "created_at": now} for job in jobs])
 
@@ -58,6 +58,6 @@ async def cancel(session: AsyncSession, *, keys: list[str], now: datetime) -> in
     """Cancel pending jobs by key; return how many were cancelled."""
     if not keys:
         return 0
-    result = await session.execute(CANCEL, {"keys": keys, "now": now})
+    result = await execute_unflushed(session, CANCEL, {"keys": keys, "now": now})
     return result.rowcount or 0
 

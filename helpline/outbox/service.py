@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline.db import after_commit
+from helpline.db import after_commit, execute_unflushed
 from helpline.outbox.models import PENDING, OutboxMessage
 from helpline.privacy.addresses import Address
 from helpline.privacy.crypto import Cipher
@@ -59,7 +59,7 @@ class Outbox:
     ) -> None:
         """Add one outbox row per part of ``body``; they are sent in order after commit."""
         to_enc = self._cipher.encrypt(to.twilio)
-        await session.execute(insert(OutboxMessage.__table__), [
+        await execute_unflushed(session, insert(OutboxMessage.__table__), [
             {"purpose": purpose, "channel": to.channel, "contact_id": contact_id,
              "conversation_id": conversation_id, "message_id": message_id, "to_enc": to_enc,
              "body_enc": self._cipher.encrypt(part), "status": PENDING, "attempts": 0,
