@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -64,6 +65,17 @@ W = TypeVar("W", bound=Worker)
 
 class SchemaNotReady(RuntimeError):
     """The database is not at the newest migration."""
+
+
+async def freeze_after_startup(_app: web.Application) -> None:
+    """Keep what startup built (lexicon, flows, mappers) out of the garbage collector's scans.
+
+    For long-running processes only (``serve``, ``worker``). A full collection walked
+    every one of those objects: measured under ``bench_sms.py``, it stopped the loop for
+    about 100 ms twice a run, right in the webhook's p99; frozen, the longest was 9 ms.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(

@@ -8,7 +8,7 @@ import sys
 
 from aiohttp import web
 
-from helpline.app import SchemaNotReady, create_app
+from helpline.app import SchemaNotReady, create_app, freeze_after_startup
 from helpline.db import DatabaseConfigError
 from helpline.keys import KeyConfigError
 from helpline.logs import setup_logging
@@ -41,6 +41,7 @@ def serve(args: argparse.Namespace) -> int:
     except (KeyConfigError, DatabaseConfigError) as exc:
         print(f"helpline: {exc}", file=sys.stderr)
         return 2
+    app.on_startup.append(freeze_after_startup)  # runs after the app's own start-up
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=None,
                     access_log_format=ACCESS_LOG_FORMAT)

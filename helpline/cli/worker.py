@@ -10,7 +10,7 @@ import sys
 
 from aiohttp import web
 
-from helpline.app import SchemaNotReady, create_app
+from helpline.app import SchemaNotReady, create_app, freeze_after_startup
 from helpline.db import DatabaseConfigError
 from helpline.keys import KeyConfigError
 from helpline.logs import setup_logging
@@ -46,6 +46,7 @@ def work(args: argparse.Namespace) -> int:
 async def _run(app: web.Application) -> None:
     runner = web.AppRunner(app)
     await runner.setup()  # starts the workers through the app's cleanup contexts
+    await freeze_after_startup(app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from http import HTTPStatus
@@ -12,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
-from helpline.app import SchemaNotReady, create_app
+from helpline.app import SchemaNotReady, create_app, freeze_after_startup
 from helpline.cli import main
 from helpline.db import Database, DatabaseConfigError
 from helpline.outbox.providers import LoopbackProvider
@@ -117,3 +118,13 @@ async def test_inbound_answers_while_twilio_hangs(aiohttp_client: Any, settings:
     async with asyncio.timeout(5):
         response = await hooks.sms("hello")
     assert response.status == HTTPStatus.OK
+
+
+async def test_start_up_objects_are_kept_from_the_collector(client: TestClient) -> None:
+    """Test that what start-up built is frozen, so full collections stop the loop briefly."""
+    gc.unfreeze()
+    try:
+        await freeze_after_startup(client.app)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # the test process keeps collecting as usual
