@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.audit import service as audit
 from helpline.conversations.models import Contact
-from helpline.db import insert_for
 from helpline.outbox.models import CANCELLED, PENDING, OutboxMessage
 from helpline.privacy.addresses import Address
 from helpline.privacy.crypto import Cipher
@@ -41,12 +43,22 @@ async def upsert_contact(
     current = pseudonyms.pseudonym(address.e164)
     if len(pseudonyms.all_pseudonyms(address.e164)) > 1:
         await _move_to_current_key(session, pseudonyms=pseudonyms, e164=address.e164)
-    insert = insert_for(session, Contact).values(
-        pseudonym=current.digest,
-        pseudonym_version=current.version,
-        address_enc=cipher.encrypt(address.twilio),
-        created_at=now,
-        last_seen_at=now,
+    result = await session.execute(_upsert(session.bind.dialect.name), {
+        "pseudonym": current.digest, "version": current.version,
+        "address_enc": cipher.encrypt(address.twilio), "now": now})
+    return result.scalar_one()
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """Build the contact upsert once per dialect (building it took longer than running it)."""
+    columns = Contact.__table__.c
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Contact).values(
+        pseudonym=bindparam("pseudonym"),
+        pseudonym_version=bindparam("version", type_=columns.pseudonym_version.type),
+        address_enc=bindparam("address_enc"),
+        created_at=bindparam("now", type_=columns.created_at.type),
+        last_seen_at=bindparam("now", type_=columns.last_seen_at.type),
     )
     upsert = insert.on_conflict_do_update(
         index_elements=[Contact.pseudonym],
@@ -54,9 +66,7 @@ async def upsert_contact(
         set_={"last_seen_at": insert.excluded.last_seen_at,
               "address_enc": insert.excluded.address_enc},
     ).returning(Contact)
-    result = await session.execute(
-        select(Contact).from_statement(upsert).execution_options(populate_existing=True))
-    return result.scalar_one()
+    return select(Contact).from_statement(upsert).execution_options(populate_existing=True)
 
 
 async def _move_to_current_key(session: AsyncSession, *, pseudonyms: Pseudonymizer,
