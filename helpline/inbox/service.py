@@ -92,6 +92,10 @@ class Inbox:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(at_most):
+                if not self.urgent_arrived.is_set() and loop.time() - self.last_arrival < at_most:
+                    # Webhooks are coming in: those that arrived during the last filing
+                    # are still unread on their sockets; let the loop read and store them.
+                    await asyncio.sleep(quiet)
                 while not self.urgent_arrived.is_set():  # a child in danger goes first
                     await self._settled.wait()
                     calm_in = self.last_arrival + quiet - loop.time()

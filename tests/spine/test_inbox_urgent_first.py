@@ -120,3 +120,17 @@ async def test_urgent_text_is_filed_during_a_flood(twilio: TwilioWebhooks,
     async with db.reader() as session:
         conversation = (await session.execute(select(Conversation))).scalar_one()
     assert conversation.priority == "urgent"
+
+
+async def test_webhooks_read_during_a_filing_go_first(twilio: TwilioWebhooks) -> None:
+    """Test that while webhooks come in, ``settled`` always gives the loop ``quiet`` first.
+
+    Webhooks that arrived while a filing held the loop are still unread on their sockets,
+    so "no webhook for ``quiet``" alone would let the next filing start ahead of them.
+    """
+    inbox = twilio.client.app[appkeys.INBOX]
+    loop = asyncio.get_running_loop()
+    inbox.last_arrival = loop.time() - 0.3  # the last webhook came during the last filing
+    started = loop.time()
+    await inbox.settled(at_most=1, quiet=0.2)
+    assert loop.time() - started >= 0.2
