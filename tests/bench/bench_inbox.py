@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import random
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -36,6 +38,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # ``tests`` when r
 from tests.bench import bench_sms as sms
 
 
+@contextlib.asynccontextmanager
+async def started_app(db_url: str, tmp: Path) -> AsyncIterator[web.Application]:
+    """Migrate ``db_url`` and start the app in-process, its background workers off."""
+    await upgrade(db_url)
+    settings = load_settings(tmp / "no-config.toml", var_dir=tmp, database_url=db_url,
+                             log_level="WARNING")
+    app = create_app(settings, run_workers=False)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        yield app
+    finally:
+        await runner.cleanup()
+
+
 async def bench(args: argparse.Namespace, tmp: Path) -> bool:
     """Fill the inbox, drain it with the worker, print the figures."""
     db_url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'helpline.db'}"
@@ -44,16 +61,8 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
         db_url = await sms.postgres_database(db_url)
         pg_name = make_url(db_url).database
     try:
-        await upgrade(db_url)
-        settings = load_settings(tmp / "no-config.toml", var_dir=tmp, database_url=db_url,
-                                 log_level="WARNING")
-        app = create_app(settings, run_workers=False)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        try:
+        async with started_app(db_url, tmp) as app:
             return await _drain(app, args)
-        finally:
-            await runner.cleanup()
     finally:
         if pg_name:
             await sms.postgres_database(args.database_url, drop=pg_name)

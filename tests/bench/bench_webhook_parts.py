@@ -25,16 +25,15 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from helpline import appkeys
-from helpline.app import create_app
 from helpline.channels.twilio.params import InboundMessage
 from helpline.channels.twilio.signature import parse_form
 from helpline.clock import SystemClock
-from helpline.migrate import upgrade
 from helpline.privacy.addresses import parse_address
-from helpline.settings import DEVELOPMENT_AUTH_TOKEN, load_settings
+from helpline.settings import DEVELOPMENT_AUTH_TOKEN
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # ``tests`` when run as a file
 from tests.bench import bench_sms as sms
+from tests.bench.bench_inbox import started_app
 
 URL = "http://127.0.0.1:8080"
 
@@ -62,14 +61,7 @@ async def commit_us(app: web.Application, batch: int, rounds: int) -> float:
 
 async def bench(rounds: int, tmp: Path) -> None:
     """Time each step and print the table."""
-    db_url = f"sqlite+aiosqlite:///{tmp / 'helpline.db'}"
-    await upgrade(db_url)
-    settings = load_settings(tmp / "no-config.toml", var_dir=tmp, database_url=db_url,
-                             log_level="WARNING")
-    app = create_app(settings, run_workers=False)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
+    async with started_app(f"sqlite+aiosqlite:///{tmp / 'helpline.db'}", tmp) as app:
         body, headers = sms.signed_requests(1, URL, 1000)[0]
         form = parse_form(body)
         params = InboundMessage.model_validate(dict(form))
@@ -94,8 +86,6 @@ async def bench(rounds: int, tmp: Path) -> None:
                                               rounds),
         }
         commits = {size: await commit_us(app, size, rounds) for size in (1, 10, 50)}
-    finally:
-        await runner.cleanup()
     print(f"{'step':<34}{'CPU µs':>8}  bare handler too")
     for name, value in bare.items():
         print(f"{name:<34}{value:>8.1f}  yes")
