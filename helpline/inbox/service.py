@@ -85,9 +85,9 @@ class Inbox:
     async def settled(self, *, at_most: float, quiet: float = 0.002) -> None:
         """Wait until no webhook waits for its commit and none came for ``quiet`` seconds.
 
-        The worker calls this before each ordinary text: the webhooks Twilio is waiting
-        for go before filing, and under a flood of them (no quiet moment), filing goes on
-        at one text per ``at_most`` seconds until the flood passes.
+        The worker calls this before each text: the webhooks Twilio is waiting for go
+        before filing, and under a flood of them (no quiet moment) filing goes on at one
+        text per ``at_most`` seconds until the flood passes. An urgent arrival ends the wait.
         """
         loop = asyncio.get_running_loop()
         with contextlib.suppress(TimeoutError):
