@@ -162,7 +162,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                 "run `helpline db upgrade` first"
             )
         app[appkeys.DB] = db
-        async with running(app[appkeys.INBOX].write_forever(db), "inbox-writer"):
+        checkpointer = db.checkpointer()
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(
+                running(app[appkeys.INBOX].write_forever(db), "inbox-writer"))
+            if checkpointer is not None:
+                await stack.enter_async_context(running(checkpointer.run(), "wal-checkpoint"))
             yield
     finally:
         await db.dispose()

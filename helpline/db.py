@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from helpline.sqlite_checkpoint import JOURNAL_SIZE_LIMIT, Checkpointer
 from helpline.sqlite_inline import InlineConnection
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,12 @@ class Database:
                 raise
             await driver.commit()
 
+    def checkpointer(self) -> Checkpointer | None:
+        """Return the WAL checkpointer serving processes run on SQLite (None on PostgreSQL)."""
+        if not self.is_sqlite:
+            return None
+        return Checkpointer(make_url(self.url).database or "")
+
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
         """Open a session for reading only (no lock on SQLite: WAL lets readers run)."""
@@ -227,6 +234,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             "PRAGMA journal_mode=WAL",
             "PRAGMA foreign_keys=ON",
             "PRAGMA synchronous=NORMAL",
+            # Never checkpoint inside a commit on the loop: a Checkpointer thread does it.
+            "PRAGMA wal_autocheckpoint=0",
+            f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}",
         ):
             cursor.execute(pragma)
         cursor.close()

@@ -1,0 +1,65 @@
+"""SQLite's write-ahead log is copied into the database by a thread, never in a commit."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text
+
+from helpline.audit.service import record
+from helpline.db import Database
+from helpline.sqlite_checkpoint import Checkpointer
+from tests.conftest import POSTGRES_URL
+
+sqlite_only = pytest.mark.skipif(bool(POSTGRES_URL), reason="SQLite's write-ahead log")
+
+
+async def _write(db: Database, rows: int) -> None:
+    async with db.transaction() as session:
+        for _ in range(rows):
+            record(session, at=datetime.now(UTC), actor="test", action="wal.filled")
+
+
+@sqlite_only
+async def test_commits_never_checkpoint(db: Database) -> None:
+    """Test that the service's connections leave checkpoints to the Checkpointer."""
+    async with db.reader() as session:
+        pages = (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one()
+    assert pages == 0
+
+
+@sqlite_only
+async def test_checkpointer_copies_the_whole_log(db: Database) -> None:
+    """Test that a checkpoint copies every page of the log into the database file."""
+    await _write(db, 2000)
+    checkpointer = db.checkpointer()
+    assert checkpointer is not None
+    try:
+        busy, pages, copied = await checkpointer.once()
+    finally:
+        checkpointer.close()
+    assert busy == 0
+    assert pages > 0
+    assert copied == pages
+
+
+@sqlite_only
+async def test_a_cancelled_checkpointer_closes_its_connection(db: Database) -> None:
+    """Test that cancelling ``run`` mid-checkpoint stops it and closes its connection."""
+    await _write(db, 2000)
+    checkpointer = Checkpointer(db.engine.url.database or "", every=0)
+    task = asyncio.create_task(checkpointer.run())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert checkpointer._conn is None
+
+
+async def test_the_service_runs_a_checkpointer_on_sqlite_only(client: TestClient) -> None:
+    """Test that a serving app checkpoints SQLite in the background (and not PostgreSQL)."""
+    names = {task.get_name() for task in asyncio.all_tasks()}
+    assert ("wal-checkpoint" in names) == (not POSTGRES_URL)
