@@ -8,8 +8,12 @@ here (``helpline.sqlite_inline``), so that commit stopped the loop: measured whi
 So the service's connections never checkpoint (``PRAGMA wal_autocheckpoint=0``), and each
 serving process runs a ``Checkpointer``: a PASSIVE checkpoint every second, on a connection
 of its own in a worker thread (``sqlite3`` lets go of the GIL while it works). A PASSIVE
-checkpoint never blocks a writer or a reader. When every connection closes, SQLite
-checkpoints and removes the log as usual.
+checkpoint never blocks a writer or a reader, but under steady writes no writer ever finds
+the log fully copied when it starts, so the log would only grow (measured: 125 MB in 10 s
+at 200 texts a second). Once it holds ``RESTART_PAGES``, a RESTART checkpoint starts it
+again from the top: new writers wait for that moment (asynchronously, see
+``sqlite_inline.retry_busy``) while the pages are already copied. When every connection
+closes, SQLite checkpoints and removes the log as usual.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 1.0
 # The log file is cut back to this size after a checkpoint has emptied it.
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+# Once the log holds this many pages (16 MiB of 4 KiB pages), start it again from the top.
+RESTART_PAGES = 4096
+RESTART_WAIT_SECONDS = 1.0  # on the checkpointer's thread, for readers to finish
 
 
 class Checkpointer:
@@ -63,8 +70,13 @@ class Checkpointer:
 
     def _checkpoint(self) -> tuple[int, int, int]:
         if self._conn is None:
-            self._conn = sqlite3.connect(self._path, timeout=0, isolation_level=None,
-                                         check_same_thread=False)
+            self._conn = sqlite3.connect(self._path, timeout=RESTART_WAIT_SECONDS,
+                                         isolation_level=None, check_same_thread=False)
             self._conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         busy, pages, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if not busy and copied == pages >= RESTART_PAGES:
+            # Every page is copied, but a busy database never gives a writer the moment to
+            # start the log again from the top. RESTART makes that moment: it holds new
+            # writers (they wait without blocking the loop) until the readers are done.
+            self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         return busy, pages, copied

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from datetime import UTC, datetime
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
+from helpline import sqlite_checkpoint
 from helpline.audit.service import record
 from helpline.db import Database
 from helpline.sqlite_checkpoint import Checkpointer
@@ -63,3 +66,36 @@ async def test_the_service_runs_a_checkpointer_on_sqlite_only(client: TestClient
     """Test that a serving app checkpoints SQLite in the background (and not PostgreSQL)."""
     names = {task.get_name() for task in asyncio.all_tasks()}
     assert ("wal-checkpoint" in names) == (not POSTGRES_URL)
+
+
+@sqlite_only
+async def test_a_long_log_starts_again_from_the_top(db: Database,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test that a log copied while writes go on is started again, not left to grow.
+
+    A writer that began before the copy finished keeps the log from restarting by itself;
+    with steady writes there is always one, so the log grew without end.
+    """
+    monkeypatch.setattr(sqlite_checkpoint, "RESTART_PAGES", 1)
+    await _write(db, 2000)
+    path = db.engine.url.database or ""
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # a write under way while the checkpoint runs
+    writer.execute("INSERT INTO audit_events (at, actor, action, details) "
+                   "VALUES ('2026-11-22 00:00:00.000000', 'test', 'wal.late', '{}')")
+
+    def commit_soon() -> None:
+        time.sleep(0.2)
+        writer.execute("COMMIT")
+
+    checkpointer = Checkpointer(path)
+    try:
+        committing = asyncio.create_task(asyncio.to_thread(commit_soon))
+        _, before, _ = await checkpointer.once()
+        await committing
+        await _write(db, 1)
+        _, after, _ = await checkpointer.once()
+    finally:
+        checkpointer.close()
+        writer.close()
+    assert after < before  # the next write started the log from the top
