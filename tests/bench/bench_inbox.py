@@ -2,8 +2,9 @@
 
 Stores ``--messages`` texts from ``--texters`` numbers in the inbox (as the webhook does),
 then times the worker filing all of them: conversation, message, lexicon, flow step,
-replies into the outbox. Prints messages a second and CPU milliseconds per message (the
-worker shares the web process's core, so its CPU per message is what the webhook loses).
+replies into the outbox. Prints messages a second, CPU milliseconds per message (the
+worker shares the web process's core, so its CPU per message is what the webhook loses)
+and the longest stalls of the event loop meanwhile (a webhook waits at least that long).
 
 Run: ``.venv/bin/python tests/bench/bench_inbox.py [--messages 2000] [--database-url URL]
 [--profile out.prof]``
@@ -27,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from helpline import appkeys
-from helpline.app import create_app
+from helpline.app import create_app, freeze_after_startup
 from helpline.clock import SystemClock
 from helpline.inbox.models import DONE, InboxMessage
 from helpline.migrate import upgrade
@@ -47,6 +48,7 @@ async def started_app(db_url: str, tmp: Path) -> AsyncIterator[web.Application]:
     app = create_app(settings, run_workers=False)
     runner = web.AppRunner(app)
     await runner.setup()
+    await freeze_after_startup(app)  # as `helpline serve` does
     try:
         yield app
     finally:
@@ -78,6 +80,8 @@ async def _drain(app: web.Application, args: argparse.Namespace) -> bool:
                         text=rng.choice(sms.BODIES), received_at=now)
             for _ in range(start, min(args.messages, start + 500))))
     profile = cProfile.Profile() if args.profile else None
+    stalls: list[float] = []
+    watch = asyncio.create_task(_watch_loop(stalls))
     wall, cpu = time.perf_counter(), time.process_time()
     if profile:
         profile.enable()
@@ -91,6 +95,8 @@ async def _drain(app: web.Application, args: argparse.Namespace) -> bool:
         profile.disable()
         profile.dump_stats(args.profile)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    watch.cancel()
+    stalls.sort()
     async with db.reader() as session:
         statuses = dict((await session.execute(
             select(InboxMessage.status, func.count()).group_by(InboxMessage.status))).all())
@@ -98,8 +104,19 @@ async def _drain(app: web.Application, args: argparse.Namespace) -> bool:
     print(f"messages        {args.messages} from {args.texters} texters")
     print(f"filed           {filed} in {wall:.2f} s: {filed / wall:.0f} messages/s")
     print(f"cpu per message {cpu / max(filed, 1) * 1e3:.2f} ms (this process, all threads)")
+    print(f"loop stalls     p99 {stalls[int(len(stalls) * 0.99)] * 1e3:.1f} ms, "
+          f"max {stalls[-1] * 1e3:.1f} ms (how long a webhook could not even be read)")
     print(f"inbox statuses  {statuses}")
     return statuses.get(DONE, 0) == args.messages
+
+
+async def _watch_loop(stalls: list[float], tick: float = 0.001) -> None:
+    """Record how late each ``tick`` sleep wakes: the time the loop was held by filing."""
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(tick)
+        stalls.append(max(0.0, loop.time() - started - tick))
 
 
 def main() -> int:
