@@ -29,7 +29,7 @@ CHECKPOINT_SECONDS = 1.0
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 # Once the log holds this many pages (16 MiB of 4 KiB pages), start it again from the top.
 RESTART_PAGES = 4096
-RESTART_WAIT_SECONDS = 1.0  # on the checkpointer's thread, for readers to finish
+RESTART_WAIT_SECONDS = 0.1  # for readers and the writer to finish; new writers wait meanwhile
 
 
 class Checkpointer:

@@ -85,7 +85,7 @@ async def test_a_long_log_starts_again_from_the_top(db: Database,
                    "VALUES ('2026-11-22 00:00:00.000000', 'test', 'wal.late', '{}')")
 
     def commit_soon() -> None:
-        time.sleep(0.2)
+        time.sleep(0.02)
         writer.execute("COMMIT")
 
     checkpointer = Checkpointer(path)
