@@ -163,11 +163,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             )
         app[appkeys.DB] = db
         checkpointer = db.checkpointer()
-        async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(
-                running(app[appkeys.INBOX].write_forever(db), "inbox-writer"))
-            if checkpointer is not None:
-                await stack.enter_async_context(running(checkpointer.run(), "wal-checkpoint"))
+        async with (running(app[appkeys.INBOX].write_forever(db), "inbox-writer"),
+                    running(checkpointer.run(), "wal-checkpoint") if checkpointer
+                    else contextlib.nullcontext()):
             yield
     finally:
         await db.dispose()

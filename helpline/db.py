@@ -271,11 +271,10 @@ class DriverStatement:
     def __init__(self, statement: Any, dialect: Any, columns: Sequence[str]) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(columns))
         self.sql = str(compiled)
-        names = compiled.positiontup or []
-        self._names = names
+        self._names = compiled.positiontup or []
         self._processors = [
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in names]
+            for name in self._names]
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         """Return ``values`` in the statement's order, each as the driver wants it."""
@@ -297,7 +296,12 @@ async def execute_unflushed(session: AsyncSession, statement: Any, params: Any =
 
 def insert_for(session: AsyncSession, table: Any) -> Any:
     """Return an INSERT for ``table`` in the session's dialect (with ``on_conflict_do_nothing``)."""
-    if session.bind.dialect.name == "postgresql":
+    return insert_in(session.bind.dialect.name, table)
+
+
+def insert_in(dialect: str, table: Any) -> Any:
+    """Return an INSERT for ``table`` in ``dialect`` ("postgresql" or "sqlite")."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert

@@ -54,7 +54,7 @@ class Checkpointer:
             self.close()
 
     async def once(self) -> tuple[int, int, int]:
-        """Run one PASSIVE checkpoint; return (busy, pages in the log, pages copied)."""
+        """Checkpoint once (and restart a long log); return (busy, pages in log, pages copied)."""
         work = asyncio.ensure_future(asyncio.to_thread(self._checkpoint))
         try:
             return await asyncio.shield(work)

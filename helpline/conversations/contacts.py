@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.audit import service as audit
 from helpline.conversations.models import Contact
+from helpline.db import insert_in
 from helpline.outbox.models import CANCELLED, PENDING, OutboxMessage
 from helpline.privacy.addresses import Address
 from helpline.privacy.crypto import Cipher
@@ -53,7 +53,7 @@ async def upsert_contact(
 def _upsert(dialect: str) -> Any:
     """Build the contact upsert once per dialect (building it took longer than running it)."""
     columns = Contact.__table__.c
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Contact).values(
+    insert = insert_in(dialect, Contact).values(
         pseudonym=bindparam("pseudonym"),
         pseudonym_version=bindparam("version", type_=columns.pseudonym_version.type),
         address_enc=bindparam("address_enc"),

@@ -8,9 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-from helpline.db import Database, DriverStatement, insert_for
+from helpline.db import Database, DriverStatement, insert_for, insert_in
 from helpline.inbox.models import PENDING, InboxMessage
 from helpline.privacy.addresses import Address
 from helpline.privacy.crypto import Cipher
@@ -54,15 +52,16 @@ class Inbox:
                     received_at: datetime, urgent: bool = False,
                     sender_key: str | None = None) -> bool:
         """Commit a message; return False if this MessageSid was stored before (redelivery)."""
+        loop = asyncio.get_running_loop()
         waiting = _Waiting(
             values={"provider_sid": provider_sid,
                     "address_enc": self._cipher.encrypt(address.twilio),
                     "body_enc": self._cipher.encrypt(text), "received_at": received_at,
                     "status": PENDING, "attempts": 0, "urgent": urgent,
                     "sender_key": sender_key},
-            done=asyncio.get_running_loop().create_future())
+            done=loop.create_future())
         self._waiting.append(waiting)
-        self.last_arrival = asyncio.get_running_loop().time()
+        self.last_arrival = loop.time()
         self._settled.clear()
         self._has_waiting.set()
         return await asyncio.shield(waiting.done)
@@ -90,15 +89,15 @@ class Inbox:
         text per ``at_most`` seconds until the flood passes. An urgent arrival ends the wait.
         """
         loop = asyncio.get_running_loop()
+        now = loop.time()
+        # While webhooks are coming in, the quiet counts from now: those that arrived during
+        # the last filing are still unread on their sockets, so the last store is too early.
+        calm_since = now if now - self.last_arrival < at_most else self.last_arrival
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(at_most):
-                if not self.urgent_arrived.is_set() and loop.time() - self.last_arrival < at_most:
-                    # Webhooks are coming in: those that arrived during the last filing
-                    # are still unread on their sockets; let the loop read and store them.
-                    await asyncio.sleep(quiet)
                 while not self.urgent_arrived.is_set():  # a child in danger goes first
                     await self._settled.wait()
-                    calm_in = self.last_arrival + quiet - loop.time()
+                    calm_in = max(calm_since, self.last_arrival) + quiet - loop.time()
                     if calm_in <= 0:
                         return
                     await asyncio.sleep(calm_in)
@@ -122,7 +121,6 @@ class Inbox:
                 waiting.done.set_result(sid in stored)
             stored.discard(sid)  # a second copy in the same batch is a redelivery
 
-
     async def _insert(self, db: Database, batch: list[_Waiting]) -> set[str]:
         async with db.transaction(first=True) as session:
             # One compiled statement, executed for many rows: SQLAlchemy's
@@ -136,7 +134,8 @@ class Inbox:
         # and the statement goes to the driver without SQLAlchemy (see sqlite_transaction).
         if self._sqlite_insert is None:
             self._sqlite_insert = DriverStatement(
-                sqlite_insert(INBOX).on_conflict_do_nothing().returning(INBOX.c.provider_sid),
+                insert_in("sqlite", INBOX).on_conflict_do_nothing()
+                .returning(INBOX.c.provider_sid),
                 db.engine.dialect, columns=batch[0].values)
         statement, stored = self._sqlite_insert, set()
         async with db.sqlite_transaction(first=True) as driver:
@@ -144,4 +143,3 @@ class Inbox:
                 rows = await driver.fetch(statement.sql, statement.parameters(waiting.values))
                 stored.update(row[0] for row in rows)
         return stored
-

@@ -29,7 +29,7 @@ async def reply_as_volunteer(
         raise QueueError("take this case before replying")
     contact = await session.get_one(Contact, conversation.contact_id)
     message_id = await service.reply(session, conversation=conversation, contact=contact,
-                                  text=text, author="volunteer", now=now)
+                                     text=text, author="volunteer", now=now)
     if conversation.first_human_reply_at is None:
         conversation.first_human_reply_at = now
         await jobs.cancel(session, keys=[f"target:{conversation.id}"], now=now)

@@ -153,8 +153,8 @@ async def test_pending_texts_are_cancelled_on_opt_out(webhooks: TwilioWebhooks,
         outbox = webhooks.client.app[appkeys.OUTBOX]
         from helpline.privacy.addresses import parse_address
 
-        await outbox.enqueue(session, now=clock.now(), to=parse_address(TEXTER), body="word " * 700,
-                       purpose="reply", contact_id=1)
+        await outbox.enqueue(session, now=clock.now(), to=parse_address(TEXTER),
+                             body="word " * 700, purpose="reply", contact_id=1)
     assert service is not None
     await drain(webhooks.client, clock)
     statuses = [row.status for row in await outbox_rows(db)]
