@@ -162,10 +162,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                 "run `helpline db upgrade` first"
             )
         app[appkeys.DB] = db
-        checkpointer = db.checkpointer()
-        async with (running(app[appkeys.INBOX].write_forever(db), "inbox-writer"),
-                    running(checkpointer.run(), "wal-checkpoint") if checkpointer
-                    else contextlib.nullcontext()):
+        async with contextlib.AsyncExitStack() as tasks:
+            await tasks.enter_async_context(
+                running(app[appkeys.INBOX].write_forever(db), "inbox-writer"))
+            for checkpointer in db.checkpointers():  # SQLite: the main file and the inbox's
+                await tasks.enter_async_context(running(checkpointer.run(), "wal-checkpoint"))
             yield
     finally:
         await db.dispose()

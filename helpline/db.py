@@ -7,12 +7,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -124,20 +124,25 @@ class Database:
         # "database is locked" between our own connections; BEGIN IMMEDIATE, retried without
         # blocking the loop (helpline.sqlite_inline), covers other processes.
         self._write_lock = _WriteLock() if self.is_sqlite else None
-        self._driver_connection: AsyncConnection | None = None  # see sqlite_transaction
-        self._driver: InlineConnection | None = None
+        self._inbox: InlineConnection | None = None  # see inbox_transaction
+        self.path = make_url(self.url).database or "" if self.is_sqlite else None
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, inbox_path(self.path or ""))
 
     @contextlib.asynccontextmanager
-    async def transaction(self, *, first: bool = False) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, first: bool = False,
+                          yielding: bool = False) -> AsyncIterator[AsyncSession]:
         """Open a session in one transaction: commit on success, roll back on error.
 
-        ``first``: on SQLite, go ahead of waiting background work (the webhook's commit
-        that Twilio is waiting for).
+        ``first``: on SQLite, go ahead of waiting background work (an urgent filing).
+        ``yielding``: on SQLite, let the loop run other tasks before each statement, and
+        take the main file's write lock only, not the inbox's, so webhooks keep committing
+        meanwhile. For long transactions (filing a text) that do not read the inbox: a
+        read of it, then a write after webhooks committed, could not go on (SQLite can
+        only write from the newest snapshot). A write to the inbox takes its lock then.
         """
         lock = self._write_lock.hold(first=first) if self._write_lock else contextlib.nullcontext()
-        async with lock, self.sessionmaker() as session:
+        async with lock, self._session(yielding=yielding and self.is_sqlite) as session:
             async with session.begin():
                 yield session
             callbacks = session.info.pop("after_commit", [])
@@ -145,34 +150,52 @@ class Database:
             callback()
 
     @contextlib.asynccontextmanager
-    async def sqlite_transaction(self, *, first: bool = False) -> AsyncIterator[InlineConnection]:
-        """Open a write transaction on SQLite's driver connection itself, without SQLAlchemy.
-
-        Only for the inbox's group commit, the one statement every webhook waits for: there
-        SQLAlchemy's own work was most of the cost (measured: 480 µs of CPU to commit one
-        row through a session, 60 µs on the driver). Run ``DriverStatement``s on it.
-        """
-        if self._write_lock is None:
-            raise TypeError("sqlite_transaction is for SQLite databases only")
-        async with self._write_lock.hold(first=first):
-            if self._driver is None:  # one connection kept for it: a checkout costs ~100 µs
-                self._driver_connection = await self.engine.connect()
-                raw = await self._driver_connection.get_raw_connection()
-                self._driver = raw.driver_connection
-            driver = self._driver
-            await driver.begin_immediate()
+    async def _session(self, *, yielding: bool) -> AsyncIterator[AsyncSession]:
+        if not yielding:
+            async with self.sessionmaker() as session:
+                yield session
+            return
+        async with self.engine.connect() as conn:
+            await conn.execution_options(helpline_main_only=True)
+            driver = (await conn.get_raw_connection()).driver_connection
+            driver.yielding = True
             try:
-                yield driver
-            except BaseException:
-                await driver.rollback()
-                raise
-            await driver.commit()
+                async with self.sessionmaker(bind=conn) as session:
+                    yield session
+            finally:
+                driver.yielding = False
 
-    def checkpointer(self) -> Checkpointer | None:
-        """Return the WAL checkpointer serving processes run on SQLite (None on PostgreSQL)."""
+    @contextlib.asynccontextmanager
+    async def inbox_transaction(self) -> AsyncIterator[InlineConnection]:
+        """Open a write transaction on the inbox's own SQLite file, without SQLAlchemy.
+
+        Only for the inbox's group commit, the one statement every webhook waits for. The
+        inbox has a file, and a write lock, of its own (``inbox_path``), so a webhook never
+        waits for a text being filed into the main file. SQLAlchemy's own work was most of
+        the cost (measured: 480 µs of CPU to commit one row through a session, 60 µs on
+        the driver). Run ``DriverStatement``s on it; one task at a time.
+        """
         if not self.is_sqlite:
-            return None
-        return Checkpointer(make_url(self.url).database or "")
+            raise TypeError("inbox_transaction is for SQLite databases only")
+        if self._inbox is None:  # one connection kept for it: opening one costs ~100 µs
+            self._inbox = await InlineConnection.connect(
+                inbox_path(self.path or ""), busy_timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+            for pragma in _SQLITE_PRAGMAS:
+                await self._inbox.fetch(pragma.format(schema="main"))
+        driver = self._inbox
+        await driver.begin_immediate()
+        try:
+            yield driver
+        except BaseException:
+            await driver.rollback()
+            raise
+        await driver.commit()
+
+    def checkpointers(self) -> list[Checkpointer]:
+        """Return the WAL checkpointers a serving process runs on SQLite (none on PostgreSQL)."""
+        if not self.is_sqlite:
+            return []
+        return [Checkpointer(self.path or ""), Checkpointer(inbox_path(self.path or ""))]
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
@@ -184,9 +207,9 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
-        if self._driver_connection is not None:
-            await self._driver_connection.close()
-            self._driver_connection = self._driver = None
+        if self._inbox is not None:
+            await self._inbox.close()
+            self._inbox = None
         await self.engine.dispose()
 
 
@@ -224,29 +247,68 @@ class _WriteLock:
             self._lock.release()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+# Per file ("main", or "inbox" where it is attached); foreign keys are per connection.
+_SQLITE_PRAGMAS = (
+    "PRAGMA {schema}.journal_mode=WAL",
+    "PRAGMA {schema}.synchronous=NORMAL",
+    # Never checkpoint inside a commit on the loop: a Checkpointer thread does it.
+    "PRAGMA wal_autocheckpoint=0",
+    f"PRAGMA {{schema}}.journal_size_limit={JOURNAL_SIZE_LIMIT}",
+)
+# Takes the main file's write lock and no other: a write statement that changes nothing.
+# (BEGIN IMMEDIATE would lock every attached file, the inbox's too.)
+_LOCK_MAIN_ONLY = "UPDATE alembic_version SET version_num = version_num WHERE 0"
+
+
+def inbox_path(database_path: str) -> str:
+    """Return the inbox's SQLite file beside the main one (``helpline.db``: ``helpline-inbox.db``).
+
+    Webhooks commit to the inbox while the worker files texts into the main file: two
+    files, two write locks, so neither waits for the other.
+    """
+    path = Path(database_path)
+    return str(path.with_name(f"{path.stem}-inbox{path.suffix}"))
+
+
+def attach_inbox(sync_engine: Any, path: str) -> None:
+    """Attach the inbox file to every connection of ``sync_engine`` (SQLite) as ``inbox``.
+
+    The inbox table lives there alone, so SQL that names it without a schema finds it.
+    """
+    @event.listens_for(sync_engine, "connect")
+    def _attach(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("ATTACH DATABASE ? AS inbox", (path,))
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma.format(schema="inbox"))
+        cursor.close()
+
+
+def _configure_sqlite(engine: AsyncEngine, inbox: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA synchronous=NORMAL",
-            # Never checkpoint inside a commit on the loop: a Checkpointer thread does it.
-            "PRAGMA wal_autocheckpoint=0",
-            f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}",
-        ):
-            cursor.execute(pragma)
+        cursor.execute("PRAGMA foreign_keys=ON")
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma.format(schema="main"))
         cursor.close()
+
+    attach_inbox(engine.sync_engine, inbox)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Writers take the write lock up front so they wait (busy timeout) instead of
         # failing when they later upgrade a read lock; readers never block anyone.
-        read_only = conn.get_execution_options().get("helpline_read_only", False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        options = conn.get_execution_options()
+        if options.get("helpline_read_only", False):
+            conn.exec_driver_sql("BEGIN")
+        elif options.get("helpline_main_only", False):
+            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql(_LOCK_MAIN_ONLY)
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _inline_sqlite(url: str) -> Callable[[], Awaitable[InlineConnection]]:
@@ -265,7 +327,7 @@ class DriverStatement:
     """A Core statement compiled once, to run on the driver connection itself.
 
     Parameters are put in the statement's order and converted by the columns' own types,
-    as SQLAlchemy would (``Database.sqlite_transaction``).
+    as SQLAlchemy would (``Database.inbox_transaction``).
     """
 
     def __init__(self, statement: Any, dialect: Any, columns: Sequence[str]) -> None:

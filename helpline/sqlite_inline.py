@@ -50,12 +50,16 @@ class InlineCursor:
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
         """Run one statement, waiting asynchronously while another process holds the lock."""
+        if self._connection.yielding:
+            await asyncio.sleep(0)  # a long transaction lets webhooks in between statements
         await self._connection.retry_busy(self._cursor.execute, sql, parameters or ())
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> InlineCursor:
         """Run one statement for each parameter set."""
         rows = list(parameters)  # a generator could not be replayed after a busy retry
+        if self._connection.yielding:
+            await asyncio.sleep(0)
         await self._connection.retry_busy(self._cursor.executemany, sql, rows)
         return self
 
@@ -124,6 +128,9 @@ class InlineConnection:
         self._connection = conn  # the adapter checks this to see whether it is open
         self._tx = _RunNow()
         self._busy_timeout = busy_timeout
+        # Statements finish without leaving the thread, so a transaction holds the loop
+        # from BEGIN to COMMIT; a ``yielding`` one gives it back before each statement.
+        self.yielding = False
 
     @classmethod
     async def connect(cls, path: str, *, busy_timeout: float = 10.0) -> InlineConnection:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from helpline.db import attach_inbox, inbox_path
 from helpline.models import Base
 
 config = context.config
@@ -33,7 +34,10 @@ def _run_sync(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    url = make_url(config.get_main_option("sqlalchemy.url") or "")
+    engine = create_async_engine(url)
+    if url.get_backend_name() == "sqlite":  # the inbox's file, as the service sees it
+        attach_inbox(engine.sync_engine, inbox_path(url.database or ""))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_sync)

@@ -19,7 +19,7 @@ from helpline import appkeys
 from helpline.app import create_app
 from helpline.channels.twilio.signature import TwilioSignature
 from helpline.clock import FrozenClock
-from helpline.db import Database
+from helpline.db import Database, inbox_path
 from helpline.keys import generate_encryption_key, generate_pseudonym_key
 from helpline.migrate import upgrade_sync
 from helpline.models import Base
@@ -90,6 +90,7 @@ async def database_url(_migrated_template: str, tmp_path: Path) -> AsyncIterator
     else:
         path = tmp_path / "helpline.db"
         shutil.copyfile(_migrated_template, path)
+        shutil.copyfile(inbox_path(_migrated_template), inbox_path(str(path)))
         yield f"sqlite+aiosqlite:///{path}"
 
 

@@ -131,14 +131,14 @@ class Inbox:
 
     async def _insert_sqlite(self, db: Database, batch: list[_Waiting]) -> set[str]:
         # SQLite runs on this thread: one row per statement costs a few microseconds,
-        # and the statement goes to the driver without SQLAlchemy (see sqlite_transaction).
+        # and the statement goes to the driver without SQLAlchemy (see inbox_transaction).
         if self._sqlite_insert is None:
             self._sqlite_insert = DriverStatement(
                 insert_in("sqlite", INBOX).on_conflict_do_nothing()
                 .returning(INBOX.c.provider_sid),
                 db.engine.dialect, columns=batch[0].values)
         statement, stored = self._sqlite_insert, set()
-        async with db.sqlite_transaction(first=True) as driver:
+        async with db.inbox_transaction() as driver:
             for waiting in batch:
                 rows = await driver.fetch(statement.sql, statement.parameters(waiting.values))
                 stored.update(row[0] for row in rows)

@@ -110,15 +110,21 @@ class InboxWorker:
 
     async def _process(self, inbox_id: int, *, first: bool = False) -> None:
         try:
-            async with self._db.transaction(first=first) as session:
+            async with self._db.reader() as session:
                 row = (await session.execute(READ, {"inbox_id": inbox_id})).one()
-                if row.status != PENDING:
-                    return
-                inbound = Inbound(
-                    address=parse_address(self._cipher.decrypt(row.address_enc or "")),
-                    text=self._cipher.decrypt(row.body_enc or ""),
-                    received_at=row.received_at, provider_sid=row.provider_sid)
+            if row.status != PENDING:
+                return
+            inbound = Inbound(
+                address=parse_address(self._cipher.decrypt(row.address_enc or "")),
+                text=self._cipher.decrypt(row.body_enc or ""),
+                received_at=row.received_at, provider_sid=row.provider_sid)
+            # Yielding: webhooks go on committing to the inbox while this text is filed.
+            async with self._db.transaction(first=first, yielding=True) as session:
                 await self._handle(session, inbound)
+                await session.flush()  # so that nothing yields once the inbox row is locked
+                # On SQLite the inbox is another file, committed after the main one: a crash
+                # in between leaves this text pending, and filing it again finds its
+                # MessageSid stored (DuplicateDelivery below), so it is filed once.
                 await session.execute(DONE_ROW, {"inbox_id": inbox_id, "now": self._clock.now()})
         except DuplicateDelivery:
             async with self._db.transaction() as session:

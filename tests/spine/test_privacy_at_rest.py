@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from helpline import appkeys
 from helpline.clock import FrozenClock
-from helpline.db import Database
+from helpline.db import Database, inbox_path
 from helpline.settings import Settings
 from tests.conftest import POSTGRES_URL, TEXTER, TwilioWebhooks
 from tests.fakes.twilio_api import FakeTwilioApi
@@ -71,12 +71,12 @@ async def test_database_and_logs_hold_no_number_or_text(
 
 
 def database_dump(settings: Settings, tmp_path: Path) -> str:
-    """Return the raw bytes of the SQLite file and its WAL, or a pg_dump, as text."""
+    """Return the raw bytes of the SQLite files (main and inbox) and their WALs, or a pg_dump."""
     url = make_url(settings.effective_database_url)
     if url.drivername.startswith("sqlite"):
-        path = Path(url.database or "")
-        blobs = [p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists()]
-        assert blobs, "no database file found"
+        files = [Path(url.database or ""), Path(inbox_path(url.database or ""))]
+        assert all(p.exists() for p in files), "a database file is missing"
+        blobs = [p.read_bytes() for f in files for p in (f, Path(f"{f}-wal")) if p.exists()]
         return b"".join(blobs).decode("utf-8", errors="replace")
     env = {**os.environ, "PGPASSWORD": url.password or ""}
     dump = subprocess.run(  # noqa: S603 - fixed arguments

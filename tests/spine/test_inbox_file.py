@@ -1,0 +1,93 @@
+"""The inbox's own SQLite file: webhooks commit while a text is being filed."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import func, select
+
+from helpline import appkeys
+from helpline.audit.service import record
+from helpline.conversations.models import Message
+from helpline.db import Database, inbox_path
+from helpline.inbox.models import DONE, InboxMessage
+from helpline.migrate import alembic_config, upgrade_sync
+from tests.conftest import POSTGRES_URL, TwilioWebhooks
+
+sqlite_only = pytest.mark.skipif(bool(POSTGRES_URL), reason="SQLite's files and locks")
+
+
+async def test_a_webhook_commits_while_a_text_is_being_filed(twilio: TwilioWebhooks) -> None:
+    """Test that a webhook is stored and answered while a filing holds its transaction open."""
+    db = twilio.client.app[appkeys.DB]
+    async with db.transaction(yielding=True) as session:
+        record(session, at=datetime.now(UTC), actor="test", action="filing.held")
+        await session.flush()  # the main file's write lock is held from here to the end
+        response = await asyncio.wait_for(twilio.sms("hello", process=False), timeout=5)
+        assert response.status == 200
+    async with db.reader() as session:
+        assert (await session.execute(select(func.count()).select_from(InboxMessage))
+                ).scalar_one() == 1
+
+
+@sqlite_only
+async def test_a_yielding_transaction_lets_the_loop_run_between_statements(
+        db: Database) -> None:
+    """Test that other tasks run inside a yielding transaction, and not inside a plain one."""
+    for yielding in (False, True):
+        ran = asyncio.Event()
+        async with db.transaction(yielding=yielding) as session:
+            other = asyncio.get_running_loop().call_soon(ran.set)
+            await session.execute(select(1))
+            await session.execute(select(1))
+            assert ran.is_set() is yielding
+        other.cancel()
+
+
+@sqlite_only
+async def test_the_inbox_lives_in_a_file_of_its_own(twilio: TwilioWebhooks, db: Database) -> None:
+    """Test that the inbox row is in ``-inbox.db``, not the main file, and is filed from there."""
+    await twilio.sms("hello")
+    main = db.path or ""
+    with sqlite3.connect(main) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    with sqlite3.connect(inbox_path(main)) as conn:
+        statuses = [r[0] for r in conn.execute("SELECT status FROM inbox")]
+    assert "inbox" not in tables
+    assert "messages" in tables
+    assert statuses == [DONE]
+    async with db.reader() as session:
+        assert (await session.execute(select(func.count()).select_from(Message))
+                ).scalar_one() == 2  # the text and the greeting
+
+
+@sqlite_only
+def test_migration_moves_the_inbox_and_its_rows_both_ways(tmp_path: Path) -> None:
+    """Test that 0008 moves the table, indexes and rows to the inbox file, and back."""
+    path = str(tmp_path / "helpline.db")
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade_sync(url, "0007")
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO inbox (provider_sid, received_at, status, attempts, urgent) "
+                     "VALUES ('SM-test', '2026-11-22 10:00:00.000000', 'pending', 0, 1)")
+
+    def schema(file: str) -> tuple[set[str], list[tuple]]:
+        with sqlite3.connect(file) as conn:
+            names = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE tbl_name = 'inbox'")}
+            rows = conn.execute("SELECT provider_sid, urgent FROM inbox").fetchall() \
+                if "inbox" in names else []
+        return names, rows
+
+    before, rows = schema(path)
+    upgrade_sync(url)
+    assert schema(path) == (set(), [])
+    assert schema(inbox_path(path)) == (before, rows) == (before, [("SM-test", 1)])
+    command.downgrade(alembic_config(url), "0007")
+    assert schema(path) == (before, rows)
+    assert schema(inbox_path(path)) == (set(), [])
