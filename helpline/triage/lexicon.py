@@ -306,7 +306,8 @@ class RiskLexicon:
                 joined += word
                 if len(joined) > self._max_joined:
                     break
-                yield from ((start, phrase) for phrase in joined_index.get(joined, ()))
+                if joined in joined_index:  # rarely: no generator for every miss
+                    yield from ((start, phrase) for phrase in joined_index[joined])
             # words in order, with small gaps
             for form in forms[start]:
                 for phrase in by_first.get(form, ()):
