@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,8 +23,6 @@ from helpline.privacy.crypto import Cipher
 log = logging.getLogger(__name__)
 
 INBOX = InboxMessage.__table__
-READ = select(INBOX.c.status, INBOX.c.address_enc, INBOX.c.body_enc, INBOX.c.received_at,
-              INBOX.c.provider_sid).where(INBOX.c.id == bindparam("inbox_id"))
 # Processed: drop the encrypted copies (the messages table has them now).
 DONE_ROW = (update(INBOX).where(INBOX.c.id == bindparam("inbox_id"))
             .values(status=DONE, processed_at=bindparam("now"), claimed_until=None,
@@ -73,22 +72,26 @@ class InboxWorker:
             if not urgent and self._inbox.urgent_arrived.is_set():
                 rows += await self._claim(urgent_only=True)  # file a child in danger next
                 urgent = any(r.urgent for r in rows)
-            order = filing_order(rows)
-            rows = [r for r in rows if r.id != order[0]]
-            await self._process(order[0], first=urgent)  # in turn with webhooks, not after
+            next_id = filing_order(rows)[0]
+            row = next(r for r in rows if r.id == next_id)
+            rows = [r for r in rows if r.id != next_id]
+            await self._process(row, first=urgent)  # in turn with webhooks, not after
             done += 1
             await asyncio.sleep(0)
         return done
 
     async def _claim(self, *, urgent_only: bool = False) -> list:
-        """Lease due messages (urgent ones, or the oldest); return their rows.
+        """Lease due messages (urgent ones, or the oldest); return their rows, ciphertexts too.
 
         Every earlier text of an urgent sender comes too: it must be filed first.
         """
         now = self._clock.now()
         due = [InboxMessage.status == PENDING,
                or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until < now)]
-        columns = (InboxMessage.id, InboxMessage.sender_key, InboxMessage.urgent)
+        # Read here, once: the filing transaction must not read the inbox (Database.transaction).
+        columns = (InboxMessage.id, InboxMessage.sender_key, InboxMessage.urgent,
+                   InboxMessage.provider_sid, InboxMessage.address_enc, InboxMessage.body_enc,
+                   InboxMessage.received_at)
         self._inbox.urgent_arrived.clear()
         async with self._db.transaction() as session:
             rows = list((await session.execute(
@@ -108,12 +111,9 @@ class InboxWorker:
                     .execution_options(synchronize_session=False))
         return rows
 
-    async def _process(self, inbox_id: int, *, first: bool = False) -> None:
+    async def _process(self, row: Any, *, first: bool = False) -> None:  # a claimed row
+        inbox_id = row.id
         try:
-            async with self._db.reader() as session:
-                row = (await session.execute(READ, {"inbox_id": inbox_id})).one()
-            if row.status != PENDING:
-                return
             inbound = Inbound(
                 address=parse_address(self._cipher.decrypt(row.address_enc or "")),
                 text=self._cipher.decrypt(row.body_enc or ""),
