@@ -1,5 +1,9 @@
 """Load benchmark for ``POST /twilio/sms``: open- and closed-loop runs against a real server.
 
+Prints throughput and latency for each run, the ceiling ratio (closed-loop throughput of
+the service over the bare handler's), and the servers' own CPU a request in the closed
+loops, which the load generator on the same cores does not distort.
+
 Run: ``.venv/bin/python tests/bench/bench_sms.py [--rate 200] [--duration 20] ...``
 """
 
@@ -144,6 +148,16 @@ async def closed_loop(url: str, reqs: list[Request], connections: int, duration:
     return result
 
 
+def cpu_seconds(*procs: subprocess.Popen[bytes] | None) -> float:
+    """Return the CPU time the running ``procs`` have used so far (Linux's /proc)."""
+    total = 0.0
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def free_port() -> int:
     """Return a free TCP port on 127.0.0.1."""
     with socket.socket() as sock:
@@ -253,16 +267,20 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
         results.append(await open_loop(url, steady, args.rate, args.connections))
         await asyncio.sleep(1)  # let the outbox sender catch up between runs
         print(f"closed loop: {args.connections} connections ...", file=sys.stderr)
+        used = cpu_seconds(service, worker)
         results.append(await closed_loop(url, pool, args.connections, args.closed_duration,
                                          "service"))
+        cpu = {"service": cpu_seconds(service, worker) - used}
         stop(service)
         stop(worker)
         bare = spawn([str(BARE_SERVER), "--port", str(bare_port), "--public-url", url], env)
         await wait_healthy(bare_url, bare)
         await closed_loop(bare_url, warm, 10, 2, "warm-up", replay=True)
         print("closed loop against the bare handler ...", file=sys.stderr)
+        used = cpu_seconds(bare)
         results.append(await closed_loop(bare_url, pool, args.connections,
                                          args.closed_duration, "bare", replay=True))
+        cpu["bare"] = cpu_seconds(bare) - used
     finally:
         stop(service)
         stop(worker)
@@ -279,6 +297,12 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
     print(f"\n'database is locked' in server stderr: {locked}")
     print(f"tracebacks in server stderr: {log.count('Traceback')}")
     print(f"ceiling ratio service/bare = {ratio:.2f}")
+    # The load generator shares the machine; the servers' own CPU a request does not.
+    per_request = {name: cpu[name] / max(1, len(r.latencies)) * 1e6
+                   for name, r in (("service", service_r), ("bare", bare_r))}
+    print(f"server CPU a request (closed loop): service {per_request['service']:.0f} µs, "
+          f"bare {per_request['bare']:.0f} µs, ratio bare/service "
+          f"{per_request['bare'] / max(per_request['service'], 1e-9):.2f}")
     checks = {
         f"p99 at {args.rate}/s < 50 ms": steady_r.percentile(99) < 50,
         "no errors at the steady rate": not steady_r.errors,
