@@ -125,7 +125,8 @@ class Database:
         # blocking the loop (helpline.sqlite_inline), covers other processes.
         self._write_lock = _WriteLock() if self.is_sqlite else None
         self._inbox: InlineConnection | None = None  # see inbox_transaction
-        self.path = make_url(self.url).database or "" if self.is_sqlite else None
+        # The main SQLite file; the inbox's is beside it (``inbox_path``).
+        self.path: str | None = (make_url(self.url).database or "") if self.is_sqlite else None
         if self.is_sqlite:
             _configure_sqlite(self.engine, inbox_path(self.path or ""))
 
@@ -300,7 +301,9 @@ def _configure_sqlite(engine: AsyncEngine, inbox: str) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Writers take the write lock up front so they wait (busy timeout) instead of
-        # failing when they later upgrade a read lock; readers never block anyone.
+        # failing when they later upgrade a read lock; readers never block anyone. Locks
+        # are always taken main file first, then the inbox's: no two writers wait on
+        # each other (the webhooks' commit takes the inbox's alone).
         options = conn.get_execution_options()
         if options.get("helpline_read_only", False):
             conn.exec_driver_sql("BEGIN")

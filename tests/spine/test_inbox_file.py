@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from helpline import appkeys
 from helpline.audit.service import record
 from helpline.conversations.models import Message
 from helpline.db import Database, inbox_path
-from helpline.inbox.models import DONE, InboxMessage
+from helpline.inbox.models import DONE, PENDING, InboxMessage
 from helpline.migrate import alembic_config, upgrade_sync
 from tests.conftest import POSTGRES_URL, TwilioWebhooks
 
@@ -33,6 +33,31 @@ async def test_a_webhook_commits_while_a_text_is_being_filed(twilio: TwilioWebho
     async with db.reader() as session:
         assert (await session.execute(select(func.count()).select_from(InboxMessage))
                 ).scalar_one() == 1
+
+
+async def test_a_text_filed_but_still_pending_is_not_filed_twice(twilio: TwilioWebhooks,
+                                                                  db: Database) -> None:
+    """Test the crash between the two files' commits: filed, but the inbox row still pending.
+
+    SQLite commits the main file first, so the inbox row can be left pending; filing it
+    again must find the message stored and change nothing but the row's status.
+    """
+    await twilio.sms("hello", process=False)
+    async with db.reader() as session:
+        stored = (await session.execute(
+            select(InboxMessage.address_enc, InboxMessage.body_enc))).one()
+    assert await twilio.client.app[appkeys.INBOX_WORKER].run_once() == 1
+    async with db.transaction() as session:  # as if the inbox's commit had been lost
+        await session.execute(update(InboxMessage).values(
+            status=PENDING, claimed_until=None, address_enc=stored.address_enc,
+            body_enc=stored.body_enc))
+    async with db.reader() as session:
+        before = (await session.execute(select(func.count()).select_from(Message))).scalar_one()
+    assert await twilio.client.app[appkeys.INBOX_WORKER].run_once() == 1
+    async with db.reader() as session:
+        after = (await session.execute(select(func.count()).select_from(Message))).scalar_one()
+        status = (await session.execute(select(InboxMessage.status))).scalar_one()
+    assert (before, after, status) == (2, 2, DONE)  # the text and one greeting, still
 
 
 @sqlite_only
