@@ -5,6 +5,10 @@ text; webhooks commit to the inbox, now in ``<name>-inbox.db`` (attached to ever
 connection as ``inbox``; SQL that names the table without a schema finds it there). The
 table, its indexes and its rows move as they are. PostgreSQL has row locks: nothing to do.
 
+Later migrations that change the inbox on SQLite must name the schema (``schema="inbox"``
+there, None on PostgreSQL): an unqualified CREATE INDEX or batch copy would look for the
+table in the main file.
+
 Revision ID: 0008
 Revises: 0007
 """
