@@ -125,10 +125,11 @@ class Database:
         # blocking the loop (helpline.sqlite_inline), covers other processes.
         self._write_lock = _WriteLock() if self.is_sqlite else None
         self._inbox: InlineConnection | None = None  # see inbox_transaction
-        # The main SQLite file; the inbox's is beside it (``inbox_path``).
+        # The main SQLite file, and the inbox's beside it (``inbox_path``).
         self.path: str | None = (make_url(self.url).database or "") if self.is_sqlite else None
-        if self.is_sqlite:
-            _configure_sqlite(self.engine, inbox_path(self.path or ""))
+        self._inbox_path = inbox_path(self.path) if self.path is not None else None
+        if self._inbox_path is not None:
+            _configure_sqlite(self.engine, self._inbox_path)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, first: bool = False,
@@ -176,13 +177,13 @@ class Database:
         the cost (measured: 480 µs of CPU to commit one row through a session, 60 µs on
         the driver). Run ``DriverStatement``s on it; one task at a time.
         """
-        if not self.is_sqlite:
+        if self._inbox_path is None:
             raise TypeError("inbox_transaction is for SQLite databases only")
         if self._inbox is None:  # one connection kept for it: opening one costs ~100 µs
             self._inbox = await InlineConnection.connect(
-                inbox_path(self.path or ""), busy_timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
-            for pragma in _SQLITE_PRAGMAS:
-                await self._inbox.fetch(pragma.format(schema="main"))
+                self._inbox_path, busy_timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+            for pragma in _pragmas("main"):
+                await self._inbox.fetch(pragma)
         driver = self._inbox
         await driver.begin_immediate()
         try:
@@ -194,9 +195,9 @@ class Database:
 
     def checkpointers(self) -> list[Checkpointer]:
         """Return the WAL checkpointers a serving process runs on SQLite (none on PostgreSQL)."""
-        if not self.is_sqlite:
+        if self.path is None or self._inbox_path is None:
             return []
-        return [Checkpointer(self.path or ""), Checkpointer(inbox_path(self.path or ""))]
+        return [Checkpointer(self.path), Checkpointer(self._inbox_path)]
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
@@ -248,14 +249,17 @@ class _WriteLock:
             self._lock.release()
 
 
-# Per file ("main", or "inbox" where it is attached); foreign keys are per connection.
-_SQLITE_PRAGMAS = (
-    "PRAGMA {schema}.journal_mode=WAL",
-    "PRAGMA {schema}.synchronous=NORMAL",
-    # Never checkpoint inside a commit on the loop: a Checkpointer thread does it.
-    "PRAGMA wal_autocheckpoint=0",
-    f"PRAGMA {{schema}}.journal_size_limit={JOURNAL_SIZE_LIMIT}",
-)
+def _pragmas(schema: str) -> tuple[str, ...]:
+    """Return the settings of one file ("main", or "inbox" where it is attached)."""
+    return (
+        f"PRAGMA {schema}.journal_mode=WAL",
+        f"PRAGMA {schema}.synchronous=NORMAL",
+        # Per connection: never checkpoint inside a commit on the loop (Checkpointer does).
+        "PRAGMA wal_autocheckpoint=0",
+        f"PRAGMA {schema}.journal_size_limit={JOURNAL_SIZE_LIMIT}",
+    )
+
+
 # Takes the main file's write lock and no other: a write statement that changes nothing.
 # (BEGIN IMMEDIATE would lock every attached file, the inbox's too.)
 _LOCK_MAIN_ONLY = "UPDATE alembic_version SET version_num = version_num WHERE 0"
@@ -280,8 +284,8 @@ def attach_inbox(sync_engine: Any, path: str) -> None:
     def _attach(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("ATTACH DATABASE ? AS inbox", (path,))
-        for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(pragma.format(schema="inbox"))
+        for pragma in _pragmas("inbox"):
+            cursor.execute(pragma)
         cursor.close()
 
 
@@ -291,9 +295,9 @@ def _configure_sqlite(engine: AsyncEngine, inbox: str) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(pragma.format(schema="main"))
+        cursor.execute("PRAGMA foreign_keys=ON")  # per connection
+        for pragma in _pragmas("main"):
+            cursor.execute(pragma)
         cursor.close()
 
     attach_inbox(engine.sync_engine, inbox)

@@ -122,7 +122,7 @@ class Inbox:
             stored.discard(sid)  # a second copy in the same batch is a redelivery
 
     async def _insert(self, db: Database, batch: list[_Waiting]) -> set[str]:
-        async with db.transaction(first=True) as session:
+        async with db.transaction() as session:  # PostgreSQL: row locks, no queue
             # One compiled statement, executed for many rows: SQLAlchemy's
             # "insertmanyvalues" batches them without compiling a statement per size.
             statement = insert_for(session, INBOX).on_conflict_do_nothing()
