@@ -116,3 +116,19 @@ def test_migration_moves_the_inbox_and_its_rows_both_ways(tmp_path: Path) -> Non
     command.downgrade(alembic_config(url), "0007")
     assert schema(path) == (before, rows)
     assert schema(inbox_path(path)) == (set(), [])
+
+
+@sqlite_only
+async def test_the_inbox_file_has_a_checkpointer_of_its_own(twilio: TwilioWebhooks,
+                                                            db: Database) -> None:
+    """Test that the inbox's log is copied into the inbox file, not only the main one's."""
+    sid = twilio.next_sid()
+    await twilio.sms("hello", sid=sid, process=False)
+    file = Path(inbox_path(db.path or ""))
+    assert sid.encode() not in await asyncio.to_thread(file.read_bytes)  # only in the log
+    for checkpointer in db.checkpointers():
+        try:
+            await checkpointer.once()
+        finally:
+            checkpointer.close()
+    assert sid.encode() in await asyncio.to_thread(file.read_bytes)
