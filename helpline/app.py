@@ -47,6 +47,7 @@ from helpline.settings import RetentionSettings, Settings
 from helpline.triage.flows.engine import FlowEngine
 from helpline.triage.flows.loader import FlowRegistry, watch
 from helpline.triage.lexicon import RiskLexicon
+from helpline.triage.priority import Priority
 from helpline.triage.responder import FLOW_TIMER, TriageResponder, flow_timer_handler
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,6 @@ def create_app(
     app[appkeys.CLOCK] = clock or SystemClock()
     app[appkeys.KEYS] = keys
     app[appkeys.OUTBOX] = Outbox(cipher=keys.cipher)
-    app[appkeys.INBOX] = Inbox(cipher=keys.cipher)
     app[appkeys.JOB_HANDLERS] = []
     app[appkeys.TWILIO_SIGNATURE] = TwilioSignature(
         auth_token=settings.auth_token,
@@ -116,9 +116,13 @@ def create_app(
                                                         pseudonyms=keys.pseudonyms)
     registry = FlowRegistry.load(settings.flows_dir)
     app[appkeys.FLOWS] = registry
+    lexicon = lexicon or RiskLexicon.load(settings.lexicon_dir)
+    app[appkeys.INBOX] = Inbox(
+        cipher=keys.cipher, pseudonyms=keys.pseudonyms, region=settings.default_region,
+        is_urgent=lambda text: lexicon.assess(text).priority is Priority.URGENT)
     app[appkeys.TRIAGE] = triage = TriageResponder(
         engine=FlowEngine(registry),
-        lexicon=lexicon or RiskLexicon.load(settings.lexicon_dir),
+        lexicon=lexicon,
         hours=OpeningHours.load(settings.opening_hours_file),
         flow_for_channel=settings.flow_for_channel,
         alerts=alerts,

@@ -5,35 +5,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from helpline.db import Database, DriverStatement, insert_for, insert_in
 from helpline.inbox.models import PENDING, InboxMessage
-from helpline.privacy.addresses import Address
+from helpline.privacy.addresses import parse_address
 from helpline.privacy.crypto import Cipher
+from helpline.privacy.pseudonym import Pseudonymizer
 
 log = logging.getLogger(__name__)
 
 INBOX = InboxMessage.__table__
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """An inbound text as its webhook hands it over: checked parameters, nothing derived."""
+
+    provider_sid: str
+    sender: str  # ``From`` as the provider sent it (``+44...`` or ``whatsapp:+44...``)
+    text: str
+    received_at: datetime
+
+
 @dataclass
 class _Waiting:
-    values: dict[str, object]
+    arrival: Arrival
     done: asyncio.Future[bool]
+    values: dict[str, object] = field(default_factory=dict)  # the row, once prepared
 
 
 class Inbox:
-    """Accept inbound messages; one writer task commits everything waiting in one transaction.
+    """Accept inbound messages; one writer task prepares and commits everything waiting.
 
     Each webhook still answers only after its own row is committed (store before
     acknowledge), but under load many webhooks share one BEGIN/INSERT/COMMIT, so the
-    database's single writer is no longer the limit.
+    database's single writer is no longer the limit. The writer also does each text's
+    own work (normalise the number, pseudonymise it, rate urgency, encrypt) in one pass
+    over the batch: run back to back, those steps took about half the CPU they took
+    interleaved with the rest of each request (``tests/bench/bench_sms.py``).
     """
 
-    def __init__(self, *, cipher: Cipher, max_batch: int = 500) -> None:
+    def __init__(self, *, cipher: Cipher, pseudonyms: Pseudonymizer,
+                 is_urgent: Callable[[str], bool], region: str = "GB",
+                 max_batch: int = 500) -> None:
         self._cipher = cipher
+        self._pseudonyms = pseudonyms
+        self._is_urgent = is_urgent
+        self._region = region
         self._max_batch = max_batch
         self._waiting: list[_Waiting] = []
         self._has_waiting = asyncio.Event()
@@ -48,18 +69,14 @@ class Inbox:
         """Tell the worker there is work."""
         self.pending.set()
 
-    async def store(self, *, provider_sid: str, address: Address, text: str,
-                    received_at: datetime, urgent: bool = False,
-                    sender_key: str | None = None) -> bool:
-        """Commit a message; return False if this MessageSid was stored before (redelivery)."""
+    async def store(self, arrival: Arrival) -> bool:
+        """Commit a message; return False if this MessageSid was stored before (redelivery).
+
+        Raise ``AddressError`` if the sender is not a phone number we can reply to; then
+        nothing is stored.
+        """
         loop = asyncio.get_running_loop()
-        waiting = _Waiting(
-            values={"provider_sid": provider_sid,
-                    "address_enc": self._cipher.encrypt(address.twilio),
-                    "body_enc": self._cipher.encrypt(text), "received_at": received_at,
-                    "status": PENDING, "attempts": 0, "urgent": urgent,
-                    "sender_key": sender_key},
-            done=loop.create_future())
+        waiting = _Waiting(arrival=arrival, done=loop.create_future())
         self._waiting.append(waiting)
         self.last_arrival = loop.time()
         self._settled.clear()
@@ -102,7 +119,32 @@ class Inbox:
                         return
                     await asyncio.sleep(calm_in)
 
+    def _prepare(self, batch: list[_Waiting]) -> list[_Waiting]:
+        """Derive each row; hand a webhook whose text cannot be stored its error instead."""
+        ready = []
+        for waiting in batch:
+            arrival = waiting.arrival
+            try:
+                address = parse_address(arrival.sender, region=self._region)
+                waiting.values = {
+                    "provider_sid": arrival.provider_sid,
+                    "address_enc": self._cipher.encrypt(address.twilio),
+                    "body_enc": self._cipher.encrypt(arrival.text),
+                    "received_at": arrival.received_at, "status": PENDING, "attempts": 0,
+                    # Rated now, so that a child in danger is filed and paged first.
+                    "urgent": self._is_urgent(arrival.text),
+                    "sender_key": self._pseudonyms.pseudonym(address.e164).digest}
+            except Exception as exc:  # AddressError: the webhook answers 400
+                if not waiting.done.done():
+                    waiting.done.set_exception(exc)
+                continue
+            ready.append(waiting)
+        return ready
+
     async def _commit(self, db: Database, batch: list[_Waiting]) -> None:
+        batch = self._prepare(batch)
+        if not batch:
+            return
         try:
             stored = await (self._insert_sqlite(db, batch) if db.is_sqlite
                             else self._insert(db, batch))

@@ -31,8 +31,8 @@ from helpline import appkeys
 from helpline.app import create_app, freeze_after_startup
 from helpline.clock import SystemClock
 from helpline.inbox.models import DONE, InboxMessage
+from helpline.inbox.service import Arrival
 from helpline.migrate import upgrade
-from helpline.privacy.addresses import parse_address
 from helpline.settings import load_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # ``tests`` when run as a file
@@ -75,9 +75,9 @@ async def _drain(app: web.Application, args: argparse.Namespace) -> bool:
     rng, now = random.Random(7), SystemClock().now()
     for start in range(0, args.messages, 500):
         await asyncio.gather(*(
-            inbox.store(provider_sid="SM" + uuid.uuid4().hex,
-                        address=parse_address(f"+447700900{rng.randrange(args.texters):03d}"),
-                        text=rng.choice(sms.BODIES), received_at=now)
+            inbox.store(Arrival(provider_sid="SM" + uuid.uuid4().hex,
+                                sender=f"+447700900{rng.randrange(args.texters):03d}",
+                                text=rng.choice(sms.BODIES), received_at=now))
             for _ in range(start, min(args.messages, start + 500))))
     profile = cProfile.Profile() if args.profile else None
     stalls: list[float] = []

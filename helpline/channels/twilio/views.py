@@ -20,10 +20,10 @@ from helpline.channels.twilio.params import (
 from helpline.channels.twilio.signature import bad_request, read_form
 from helpline.conversations.contacts import mark_opted_out
 from helpline.db import insert_for
+from helpline.inbox.service import Arrival
 from helpline.outbox.models import DeliveryEvent, OutboxMessage
 from helpline.outbox.providers import OPTED_OUT
-from helpline.privacy.addresses import AddressError, parse_address
-from helpline.triage.priority import Priority
+from helpline.privacy.addresses import AddressError
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +63,14 @@ async def receive_sms(request: web.Request) -> web.Response:
             text=f"Body is longer than {settings.max_body_chars} characters\n",
             content_type="text/plain",
         )
-    try:
-        address = parse_address(params.from_, region=settings.default_region)
-    except AddressError as exc:
-        raise bad_request(f"From is {exc}") from None
-
     # Store before acknowledge: the message is committed (encrypted) before we answer;
     # triage runs right after in the inbox worker, so a slow flow never delays Twilio.
-    # Rate the text now, so that a child in danger is filed and paged ahead of the queue.
-    urgent = app[appkeys.TRIAGE].lexicon.assess(params.body).priority is Priority.URGENT
-    stored = await app[appkeys.INBOX].store(
-        provider_sid=params.message_sid, address=address, text=params.body,
-        received_at=app[appkeys.CLOCK].now(), urgent=urgent,
-        sender_key=app[appkeys.KEYS].pseudonyms.pseudonym(address.e164).digest)
+    try:
+        stored = await app[appkeys.INBOX].store(Arrival(
+            provider_sid=params.message_sid, sender=params.from_, text=params.body,
+            received_at=app[appkeys.CLOCK].now()))
+    except AddressError as exc:
+        raise bad_request(f"From is {exc}") from None
     if not stored:
         log.info("redelivered message ignored sid=%s", params.message_sid)
     return twiml()
