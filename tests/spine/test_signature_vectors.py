@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from twilio.request_validator import HMAC_SHA256, SIGNATURE_SETTINGS_HEADER, RequestValidator
 
 from helpline.channels.twilio.signature import TwilioSignature, read_form
 
@@ -104,3 +105,25 @@ async def test_proxy_headers_are_used_only_when_trusted(aiohttp_client: Any) -> 
     untrusted = await bare_app_client(aiohttp_client, "https://elsewhere.example")
     assert (await untrusted.post(PATH, data=PARAMS, headers=headers)).status == \
         HTTPStatus.FORBIDDEN
+
+
+async def test_sha256_signature_announced_in_its_header_is_accepted(aiohttp_client: Any) -> None:
+    """Test that an HMAC-SHA256 signature named in the signature-settings header passes."""
+    client = await bare_app_client(aiohttp_client, "https://mycompany.com")
+    signed = RequestValidator(TOKEN).compute_signature("https://mycompany.com" + PATH, PARAMS,
+                                                       HMAC_SHA256)
+    settings = {SIGNATURE_SETTINGS_HEADER: "key=webhooks_sharedkey_x,algorithm=HMAC_SHA256"}
+    response = await client.post(PATH, data=PARAMS,
+                                 headers={"X-Twilio-Signature": signed, **settings})
+    assert response.status == HTTPStatus.OK
+    sha1_claimed = await client.post(PATH, data=PARAMS, headers={"X-Twilio-Signature": signed})
+    assert sha1_claimed.status == HTTPStatus.FORBIDDEN
+
+
+async def test_unknown_signature_algorithm_is_refused(aiohttp_client: Any) -> None:
+    """Test that a webhook naming an algorithm the SDK does not know gets 403, not a 500."""
+    client = await bare_app_client(aiohttp_client, "https://mycompany.com")
+    headers = {"X-Twilio-Signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8=",
+               SIGNATURE_SETTINGS_HEADER: "algorithm=HMAC_MD5"}
+    response = await client.post(PATH, data=PARAMS, headers=headers)
+    assert response.status == HTTPStatus.FORBIDDEN
