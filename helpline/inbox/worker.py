@@ -23,10 +23,12 @@ from helpline.privacy.crypto import Cipher
 log = logging.getLogger(__name__)
 
 INBOX = InboxMessage.__table__
-# Processed: drop the encrypted copies (the messages table has them now).
+# Processed: drop the encrypted copies (the messages table has them now) and the sender's
+# pseudonym, which only ordered the filing. What stays is a tombstone that turns away a
+# redelivery of the MessageSid until retention deletes it (``purge``): no link to a number.
 DONE_ROW = (update(INBOX).where(INBOX.c.id == bindparam("inbox_id"))
             .values(status=DONE, processed_at=bindparam("now"), claimed_until=None,
-                    address_enc=None, body_enc=None))
+                    address_enc=None, body_enc=None, sender_key=None))
 
 Handle = Callable[[AsyncSession, Inbound], Awaitable[None]]
 

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.audit import service as audit
 from helpline.conversations.models import Contact, Conversation, Message
+from helpline.inbox.models import FAILED as INBOX_FAILED
+from helpline.inbox.models import InboxMessage
 from helpline.outbox.models import CANCELLED, PENDING, OutboxMessage
 from helpline.privacy.retention import cut_links
 from helpline.users.models import User
@@ -28,6 +30,7 @@ class ErasureReport:
     conversations: int = 0
     message_bodies: int = 0
     outbox_contents: int = 0
+    inbox_messages: int = 0
 
 
 async def erase_contact(session: AsyncSession, *, contact_id: int, by: User, reason: str,
@@ -55,6 +58,12 @@ async def erase_contact(session: AsyncSession, *, contact_id: int, by: User, rea
     report.outbox_contents = (await session.execute(
         update(OutboxMessage).where(OutboxMessage.contact_id == contact_id)
         .values(to_enc=None, body_enc=None))).rowcount or 0
+    # Texts the worker could not file are kept in the inbox for a person; they go too.
+    # (Filed ones keep no content and no pseudonym; pending ones are filed within moments.)
+    report.inbox_messages = (await session.execute(
+        update(InboxMessage).where(InboxMessage.sender_key == contact.pseudonym,
+                                   InboxMessage.status == INBOX_FAILED)
+        .values(body_enc=None, address_enc=None, sender_key=None))).rowcount or 0
     await cut_links(session, where=Contact.id == contact_id)
     audit.record(session, at=now, actor=f"user:{by.id}", action="contact.erased",
                  subject_type="contact", subject_id=contact_id, reason=reason.strip()[:200],

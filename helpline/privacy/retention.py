@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpline.audit import service as audit
 from helpline.audit.models import AuditEvent
 from helpline.conversations.models import Contact, Conversation, Message
+from helpline.inbox.models import DONE as INBOX_DONE
 from helpline.inbox.models import FAILED as INBOX_FAILED
 from helpline.inbox.models import InboxMessage
 from helpline.jobs import service as jobs
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 PURGE_JOB = "retention.purge"
 CUT = "cut:"  # prefix of a pseudonym whose link to the number has been cut
+# A filed text's inbox row (a tombstone: MessageSid and times) turns away Twilio's
+# redeliveries, which come within minutes; after a day it only makes the inbox grow.
+FILED_INBOX_KEPT = timedelta(days=1)
 
 
 @dataclass
@@ -36,6 +40,7 @@ class PurgeReport:
     reply_addresses: int = 0
     pseudonym_links: int = 0
     failed_inbox_messages: int = 0
+    filed_inbox_rows: int = 0
     audit_events: int = 0
     finished_jobs: int = 0
 
@@ -96,8 +101,11 @@ async def purge(session: AsyncSession, *, policy: RetentionSettings, now: dateti
         update(InboxMessage)
         .where(InboxMessage.status == INBOX_FAILED,
                InboxMessage.received_at < days(policy.bodies_days),
-               InboxMessage.body_enc.is_not(None))
-        .values(body_enc=None, address_enc=None)))
+               or_(InboxMessage.body_enc.is_not(None), InboxMessage.sender_key.is_not(None)))
+        .values(body_enc=None, address_enc=None, sender_key=None)))
+    report.filed_inbox_rows = _count(await session.execute(
+        delete(InboxMessage).where(InboxMessage.status == INBOX_DONE,
+                                   InboxMessage.processed_at < now - FILED_INBOX_KEPT)))
     report.audit_events = _count(await session.execute(
         delete(AuditEvent).where(AuditEvent.at < days(policy.audit_days))))
     report.finished_jobs = _count(await session.execute(
