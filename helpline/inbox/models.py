@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text, UniqueConstraint, false
+from sqlalchemy import Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from helpline.db import Base, BigId, UTCDateTime
@@ -18,8 +18,8 @@ class InboxMessage(Base):
     __tablename__ = "inbox"
     __table_args__ = (
         UniqueConstraint("provider_sid", name="uq_inbox_provider_sid"),
-        Index("ix_inbox_due", "status", "id"),
-        Index("ix_inbox_urgent_first", "status", "urgent", "id"),
+        # The claim's order (urgent first, then arrival), walked without sorting.
+        Index("ix_inbox_urgent_first", "status", text("urgent DESC"), "id"),
         # An urgent sender's earlier texts are filed first: found by index, not by a scan.
         Index("ix_inbox_sender", "sender_key", "status"),
     )
