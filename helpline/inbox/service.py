@@ -11,6 +11,7 @@ from datetime import datetime
 
 from helpline.db import Database, DriverStatement, insert_for, insert_in
 from helpline.inbox.models import PENDING, InboxMessage
+from helpline.inbox.senders import RecentSenders, Sender
 from helpline.privacy.addresses import parse_address
 from helpline.privacy.crypto import Cipher
 from helpline.privacy.pseudonym import Pseudonymizer
@@ -45,13 +46,15 @@ class Inbox:
     database's single writer is no longer the limit. The writer also does each text's
     own work (normalise the number, pseudonymise it, rate urgency, encrypt) in one pass
     over the batch: run back to back, those steps took about half the CPU they took
-    interleaved with the rest of each request (``tests/bench/bench_sms.py``).
+    interleaved with the rest of each request (``tests/bench/bench_sms.py``). What
+    comes of the sender alone is kept for their next texts (``RecentSenders``).
     """
 
     def __init__(self, *, cipher: Cipher, pseudonyms: Pseudonymizer,
                  is_urgent: Callable[[str], bool], region: str = "GB",
-                 max_batch: int = 500) -> None:
+                 max_batch: int = 500, senders: RecentSenders | None = None) -> None:
         self._cipher = cipher
+        self._senders = senders or RecentSenders()
         self._pseudonyms = pseudonyms
         self._is_urgent = is_urgent
         self._region = region
@@ -125,21 +128,28 @@ class Inbox:
         for waiting in batch:
             arrival = waiting.arrival
             try:
-                address = parse_address(arrival.sender, region=self._region)
+                sender = self._senders.get(arrival.sender) or self._sender(arrival.sender)
                 waiting.values = {
-                    "provider_sid": arrival.provider_sid,
-                    "address_enc": self._cipher.encrypt(address.twilio),
+                    "provider_sid": arrival.provider_sid, "address_enc": sender.address_enc,
                     "body_enc": self._cipher.encrypt(arrival.text),
                     "received_at": arrival.received_at, "status": PENDING, "attempts": 0,
                     # Rated now, so that a child in danger is filed and paged first.
                     "urgent": self._is_urgent(arrival.text),
-                    "sender_key": self._pseudonyms.pseudonym(address.e164).digest}
+                    "sender_key": sender.sender_key}
             except Exception as exc:  # AddressError: the webhook answers 400
                 if not waiting.done.done():
                     waiting.done.set_exception(exc)
                 continue
             ready.append(waiting)
         return ready
+
+    def _sender(self, raw_from: str) -> Sender:
+        """Normalise, pseudonymise and encrypt a sender not seen lately; remember them."""
+        address = parse_address(raw_from, region=self._region)
+        sender = Sender(address_enc=self._cipher.encrypt(address.twilio),
+                        sender_key=self._pseudonyms.pseudonym(address.e164).digest)
+        self._senders.put(raw_from, sender)
+        return sender
 
     async def _commit(self, db: Database, batch: list[_Waiting]) -> None:
         batch = self._prepare(batch)
