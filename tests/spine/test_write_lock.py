@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from helpline import appkeys
 from helpline.db import Database, _WriteLock
 from tests.conftest import TwilioWebhooks
 
@@ -59,3 +60,31 @@ async def test_many_webhooks_at_once_are_all_stored(twilio: TwilioWebhooks, db: 
     async with db.reader() as session:
         assert (await session.execute(select(func.count()).select_from(InboxMessage))
                 ).scalar_one() == 50
+
+
+async def test_webhooks_arriving_turn_after_turn_share_one_commit(
+        twilio: TwilioWebhooks) -> None:
+    """Test that the inbox's writer waits while webhooks keep arriving, then commits once."""
+    from helpline.clock import SystemClock
+    from helpline.inbox.service import Arrival
+
+    inbox, db = twilio.client.app[appkeys.INBOX], twilio.client.app[appkeys.DB]
+    commits = 0
+    transaction = db.inbox_transaction if db.is_sqlite else db.transaction
+
+    def counted(*args: object, **kwargs: object) -> object:
+        nonlocal commits
+        commits += 1
+        return transaction(*args, **kwargs)
+
+    setattr(db, "inbox_transaction" if db.is_sqlite else "transaction", counted)
+
+    async def arrive(turn: int) -> bool:
+        for _ in range(turn):  # one webhook reaches the inbox on each turn of the loop
+            await asyncio.sleep(0)
+        return await inbox.store(Arrival(provider_sid=twilio.next_sid(),
+                                         sender=f"+4477009004{turn:02d}", text="hello",
+                                         received_at=SystemClock().now()))
+
+    assert all(await asyncio.gather(*(arrive(turn) for turn in range(10))))
+    assert commits == 1
