@@ -174,7 +174,10 @@ class RiskLexicon:
                 self._by_first[phrase.words[0]].append(phrase)
         self._stems = frozenset(stems)
         self._stem_lengths = sorted({len(stem) for stem in stems})
-        self._max_joined = max((len(key) for key in self._joined), default=0)
+        # Every prefix of a joined key: words are joined on only while they could still
+        # become one (most texts stop after a word, instead of at the longest key).
+        self._joined_prefixes = frozenset(key[:end] for key in self._joined
+                                          for end in range(1, len(key) + 1))
         self._vocabulary = frozenset(vocabulary)
         self._fuzzy_choices: dict[str, list[str]] = defaultdict(list)
         for word in sorted(vocabulary):
@@ -297,14 +300,14 @@ class RiskLexicon:
         self, words: list[str], forms: list[tuple[str, ...]]
     ) -> Iterable[tuple[int, _Phrase]]:
         """Yield ``(start, phrase)`` for every phrase found in ``words``."""
-        joined_index, by_first = self._joined, self._by_first
+        joined_index, prefixes, by_first = self._joined, self._joined_prefixes, self._by_first
         present = frozenset(words)
         for start in range(len(words)):
             # words joined without spaces, aligned on word boundaries
             joined = ""
             for word in words[start:]:
                 joined += word
-                if len(joined) > self._max_joined:
+                if joined not in prefixes:
                     break
                 if joined in joined_index:  # rarely: no generator for every miss
                     yield from ((start, phrase) for phrase in joined_index[joined])

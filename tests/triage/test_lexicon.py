@@ -103,6 +103,12 @@ def test_joined_words_match(lexicon: RiskLexicon) -> None:
     assert _priority(lexicon, "kill my self") is Priority.URGENT
 
 
+def test_long_phrase_spaced_anywhere_matches(lexicon: RiskLexicon) -> None:
+    """Test that the longest phrase matches with its spaces in other places, or none."""
+    for text in ("donot knowwhere theyaretaking me", "donotknowwheretheyaretakingme"):
+        assert _priority(lexicon, text) is Priority.URGENT, text
+
+
 def test_joined_match_must_align_with_word_boundaries(lexicon: RiskLexicon) -> None:
     """Test that a phrase hidden across unrelated words does not match."""
     assert _priority(lexicon, "the skill myselfie thing") is None
