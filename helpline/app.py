@@ -142,6 +142,7 @@ def create_app(
     app.cleanup_ctx.append(_background(appkeys.INBOX_WORKER, _build_inbox_worker, run_workers))
     app.cleanup_ctx.append(_background(appkeys.SENDER, _build_sender, run_workers))
     app.cleanup_ctx.append(_background(appkeys.JOBS, _build_jobs, run_workers))
+    app.cleanup_ctx.append(_forget_old_words)
     if run_workers:
         app.cleanup_ctx.append(_flow_watcher)
         app.cleanup_ctx.append(_retention_schedule)
@@ -283,6 +284,19 @@ async def _flow_watcher(app: web.Application) -> AsyncIterator[None]:
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def _forget_old_words(app: web.Application) -> AsyncIterator[None]:
+    """Let the lexicon drop the words of old texts through quiet spells too (every minute)."""
+    lexicon = app[appkeys.TRIAGE].lexicon
+
+    async def forget_forever() -> None:
+        while True:
+            await asyncio.sleep(60)
+            lexicon.forget_old_words()
+
+    async with running(forget_forever(), "lexicon-forget"):
+        yield
 
 
 async def _retention_schedule(app: web.Application) -> AsyncIterator[None]:

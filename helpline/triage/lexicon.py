@@ -21,8 +21,9 @@ Matching works on normalised words (see :mod:`helpline.triage.normalise`):
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -54,6 +55,9 @@ NEGATION_WINDOW = 3  # words before a negatable match searched for a negation
 MIN_FUZZY_LENGTH = 6  # shorter words must match exactly
 LONG_FUZZY_LENGTH = 9  # from this length two edits are forgiven instead of one
 _CACHE_LIMIT = 50_000
+# Words of children's texts are kept this long at most (seconds), never for the process's
+# life: the cache of word forms is emptied when it is older, or full.
+_CACHE_SECONDS = 600.0
 
 
 class LexiconError(ValueError):
@@ -144,6 +148,7 @@ class RiskLexicon:
         negations: Iterable[str],
         now: Iterable[str],
         languages: Iterable[str],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Index ``phrases``; use :meth:`load` to read them from YAML files."""
         self._textspeak = textspeak
@@ -184,9 +189,12 @@ class RiskLexicon:
             if len(word) >= MIN_FUZZY_LENGTH:
                 self._fuzzy_choices[word[0]].append(word)
         self._forms: dict[str, tuple[str, ...]] = {}
+        self._clock = clock
+        self._forms_since = clock()
 
     @classmethod
-    def load(cls, directory: Path) -> RiskLexicon:
+    def load(cls, directory: Path,
+             clock: Callable[[], float] = time.monotonic) -> RiskLexicon:
         """Read and compile every ``*.yaml`` lexicon file in ``directory``."""
         files = sorted(Path(directory).glob("*.yaml"))
         if not files:
@@ -246,6 +254,7 @@ class RiskLexicon:
             negations=negations,
             now=now,
             languages=(_language_of(path) for path in files),
+            clock=clock,
         )
         logger.info(
             "risk lexicon loaded",
@@ -258,8 +267,20 @@ class RiskLexicon:
         """Return the language codes the lexicon has files for."""
         return self._languages
 
+    def forget_old_words(self) -> None:
+        """Empty the cache of word forms if it is older than ``_CACHE_SECONDS``.
+
+        ``assess`` calls it for every text; the service also calls it every minute, so
+        words of texts are not kept through a quiet spell either.
+        """
+        now = self._clock()
+        if now - self._forms_since > _CACHE_SECONDS:
+            self._forms.clear()
+            self._forms_since = now
+
     def assess(self, text: str, *, languages: Iterable[str] | None = None) -> RiskAssessment:
         """Return the risk entries found in ``text``; all languages unless ``languages``."""
+        self.forget_old_words()
         forms = [self._forms_of(word) for word in normalise.tokens(text, self._textspeak)]
         if not forms:
             return _NOTHING
@@ -356,6 +377,8 @@ class RiskLexicon:
                 if length <= len(word) and word[:length] in self._stems
             ]
             forms = (canonical, *stems)
+            if any(char.isdigit() for char in word):
+                return forms  # numbers, postcodes, house numbers: never kept
             if len(self._forms) >= _CACHE_LIMIT:
                 self._forms.clear()
             self._forms[word] = forms
