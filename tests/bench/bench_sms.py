@@ -26,17 +26,22 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from helpline.channels.twilio.signature import TwilioSignature
+from helpline.db import Database
+from helpline.inbox.models import DONE, InboxMessage
 from helpline.settings import DEVELOPMENT_AUTH_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 BARE_SERVER = Path(__file__).with_name("bare_server.py")
+FLOOR_SERVER = Path(__file__).with_name("floor_server.py")
 PATH = "/twilio/sms"
 BODIES = (
     "hi", "hello is anyone there", "i dont know who else to talk to",
@@ -218,6 +223,20 @@ async def postgres_database(url: str, drop: str | None = None) -> str:
         await conn.close()
 
 
+async def filed_between(db_url: str, start: datetime, end: datetime) -> tuple[int, int]:
+    """Return how many texts (and how many urgent) the inbox worker filed in [start, end]."""
+    db = Database(db_url)
+    try:
+        async with db.reader() as session:
+            row = (await session.execute(
+                select(func.count(), func.count().filter(InboxMessage.urgent))
+                .where(InboxMessage.status == DONE,
+                       InboxMessage.processed_at.between(start, end)))).one()
+    finally:
+        await db.dispose()
+    return row[0], row[1]
+
+
 def report(results: list[Result]) -> None:
     """Print one row per run."""
     head = f"{'mode':<28}{'sent':>7}{'ok':>7}{'errors':>8}{'msg/s':>9}"
@@ -244,7 +263,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
                HELPLINE_PORT=str(port), HELPLINE_PUBLIC_URL=url, HELPLINE_LOG_LEVEL="WARNING",
                HELPLINE_CONFIG=str(tmp / "no-config.toml"))
     stderr_path = tmp / "server.stderr"
-    service = bare = worker = None
+    service = bare = worker = floor = None
     results: list[Result] = []
     print(f"signing requests (database {make_url(db_url).get_backend_name()}) ...",
           file=sys.stderr)
@@ -267,10 +286,11 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
         results.append(await open_loop(url, steady, args.rate, args.connections))
         await asyncio.sleep(1)  # let the outbox sender catch up between runs
         print(f"closed loop: {args.connections} connections ...", file=sys.stderr)
-        used = cpu_seconds(service, worker)
+        used, loop_started = cpu_seconds(service, worker), datetime.now(UTC)
         results.append(await closed_loop(url, pool, args.connections, args.closed_duration,
                                          "service"))
         cpu = {"service": cpu_seconds(service, worker) - used}
+        filed = await filed_between(db_url, loop_started, datetime.now(UTC))
         stop(service)
         stop(worker)
         bare = spawn([str(BARE_SERVER), "--port", str(bare_port), "--public-url", url], env)
@@ -281,28 +301,46 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
         results.append(await closed_loop(bare_url, pool, args.connections,
                                          args.closed_duration, "bare", replay=True))
         cpu["bare"] = cpu_seconds(bare) - used
+        stop(bare)
+        if args.floor:
+            floor = spawn([str(FLOOR_SERVER), "--port", str(bare_port), "--public-url", url,
+                           "--database", str(tmp / "floor.db")], env)
+            await wait_healthy(bare_url, floor)
+            print("closed loop against the floor ...", file=sys.stderr)
+            used = cpu_seconds(floor)
+            results.append(await closed_loop(bare_url, pool, args.connections,
+                                             args.closed_duration, "floor"))
+            cpu["floor"] = cpu_seconds(floor) - used
     finally:
         stop(service)
         stop(worker)
         stop(bare)
+        stop(floor)
         if pg_name:
             await postgres_database(args.database_url, drop=pg_name)
     log = "".join(p.read_text(errors="replace") for p in (stderr_path, tmp / "worker.stderr")
                   if p.exists())
     locked = log.lower().count("database is locked")
-    steady_r, service_r, bare_r = results
+    steady_r, service_r, bare_r, *floor_r = results
     ratio = service_r.throughput() / bare_r.throughput()
     print()
     report(results)
+    seconds = service_r.elapsed or 1
+    print(f"\nfiled while the service's closed loop ran: {filed[0]} texts ({filed[1]} urgent), "
+          f"{filed[0] / seconds:.0f} a second")
     print(f"\n'database is locked' in server stderr: {locked}")
     print(f"tracebacks in server stderr: {log.count('Traceback')}")
     print(f"ceiling ratio service/bare = {ratio:.2f}")
     # The load generator shares the machine; the servers' own CPU a request does not.
-    per_request = {name: cpu[name] / max(1, len(r.latencies)) * 1e6
-                   for name, r in (("service", service_r), ("bare", bare_r))}
+    runs = (("service", service_r), ("bare", bare_r), *(("floor", r) for r in floor_r))
+    per_request = {name: cpu[name] / max(1, len(r.latencies)) * 1e6 for name, r in runs}
     print(f"server CPU a request (closed loop): service {per_request['service']:.0f} µs, "
           f"bare {per_request['bare']:.0f} µs, ratio bare/service "
           f"{per_request['bare'] / max(per_request['service'], 1e-9):.2f}")
+    if floor_r:
+        floor_ratio = floor_r[0].throughput() / bare_r.throughput()
+        print(f"floor (bare + one token + group commit): {per_request['floor']:.0f} µs a "
+              f"request, ceiling ratio floor/bare {floor_ratio:.2f}")
     checks = {
         f"p99 at {args.rate}/s < 50 ms": steady_r.percentile(99) < 50,
         "no errors at the steady rate": not steady_r.errors,
@@ -324,7 +362,7 @@ def main() -> int:
                         metavar="1..1000")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--closed-duration", type=float, default=15)
-    parser.add_argument("--max-rate", type=int, default=3000,
+    parser.add_argument("--max-rate", type=int, default=8000,
                         help="service closed-loop requests to sign per second of run "
                              "(the bare handler replays them)")
     parser.add_argument("--database-url", help="e.g. postgresql+asyncpg://postgres@127.0.0.1/x")
@@ -336,6 +374,9 @@ def main() -> int:
     parser.add_argument("--web-only", action="store_true",
                         help="serve --web-only and file nothing: the webhook path alone")
     parser.add_argument("--profile", help="run the service under cProfile, writing here")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure floor_server.py: the bare handler plus one "
+                             "encrypted row committed before answering")
     return run_in_temp_dir(bench, parser.parse_args(), "helpline-bench-")
 
 
