@@ -37,6 +37,17 @@ TEXTER_NATIONAL = "07700 900123"
 POSTGRES_URL = os.environ.get("HELPLINE_TEST_DATABASE_URL")
 
 
+class Ticks:
+    """A monotonic clock (seconds, as ``time.monotonic``) that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        """Return the current tick."""
+        return self.now
+
+
 def pytest_report_header() -> str:
     """Say which database the suite runs on."""
     return f"helpline database: {'postgresql' if POSTGRES_URL else 'sqlite'}"

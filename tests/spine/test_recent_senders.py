@@ -7,20 +7,9 @@ from sqlalchemy import select
 from helpline.db import Database
 from helpline.inbox.models import InboxMessage
 from helpline.inbox.senders import RecentSenders, Sender
-from tests.conftest import TEXTER, TwilioWebhooks
+from tests.conftest import TEXTER, Ticks, TwilioWebhooks
 
 SENDER = Sender(address_enc="gAAAA-token", sender_key="k" * 64)
-
-
-class Ticks:
-    """A monotonic clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        """Return the current tick."""
-        return self.now
 
 
 def test_a_sender_is_remembered_for_its_window_only() -> None:

@@ -6,19 +6,9 @@ from pathlib import Path
 
 from helpline.triage.lexicon import RiskLexicon
 from helpline.triage.priority import Priority
+from tests.conftest import Ticks
 
 LEXICON_DIR = Path(__file__).resolve().parents[2] / "config" / "lexicon"
-
-
-class Ticks:
-    """A monotonic clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        """Return the current tick."""
-        return self.now
 
 
 def test_no_token_with_a_digit_is_kept() -> None:
