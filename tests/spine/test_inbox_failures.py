@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from helpline import appkeys
@@ -67,3 +68,21 @@ async def test_message_that_never_processes_is_kept(aiohttp_client: Any, setting
         row = (await session.execute(select(InboxMessage))).scalar_one()
     assert row.status == "failed"
     assert app[appkeys.KEYS].cipher.decrypt(row.body_enc or "") == "hello"
+
+
+async def test_a_fault_in_the_lexicon_stores_the_text_as_urgent(
+        twilio: TwilioWebhooks, caplog: pytest.LogCaptureFixture) -> None:
+    """Test that a text the lexicon fails on is stored, to be filed first, and not lost."""
+    app = twilio.client.app
+
+    def broken(text: str) -> bool:
+        raise KeyError(text)  # an exception whose message quotes the text
+
+    app[appkeys.INBOX]._is_urgent = broken
+    response = await twilio.sms("they took my phone", process=False)
+    assert response.status == 200
+    async with app[appkeys.DB].reader() as session:
+        row = (await session.execute(select(InboxMessage))).scalar_one()
+    assert (row.status, row.urgent) == ("pending", True)
+    assert "rating a text failed (KeyError)" in caplog.text
+    assert "took my phone" not in caplog.text
