@@ -53,9 +53,9 @@ class Inbox:
 
     def __init__(self, *, cipher: Cipher, pseudonyms: Pseudonymizer,
                  is_urgent: Callable[[str], bool], region: str = "GB",
-                 max_batch: int = 500, senders: RecentSenders | None = None) -> None:
+                 max_batch: int = 500) -> None:
         self._cipher = cipher
-        self._senders = senders or RecentSenders()
+        self._senders = RecentSenders()
         self._pseudonyms = pseudonyms
         self._is_urgent = is_urgent
         self._region = region
