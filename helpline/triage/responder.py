@@ -98,11 +98,12 @@ class TriageResponder:
                 return
             case None:
                 pass
-        await self._assess_risk(session, conversation=conversation, text=turn.text, now=now)
+        risk = await self._assess_risk(session, conversation=conversation, text=turn.text,
+                                       now=now)
         state = conversation.flow_state
         if state is not None and state.get("ended") and conversation.status in WITH_A_PERSON:
             return  # a volunteer has this conversation; the message waits for them
-        context = self.context(conversation.channel, now)
+        context = self.context(conversation.channel, now, risk=risk)
         if state is not None and not state.get("ended"):
             step = self.engine.handle_reply(state, turn.text, context=context)
             await self.apply(session, service=service, conversation=conversation,
@@ -111,9 +112,10 @@ class TriageResponder:
         flow_id = self.flow_for_channel[conversation.channel]
         step = self.engine.start(flow_id=flow_id, first_text=turn.text, context=context,
                                  language=self.forced_language)
-        if self.engine.asks_for_a_person(flow_id, turn.text):
-            # "Talk to a person" goes straight to the queue, in any state. A first contact
-            # still gets the greeting (how to stop); a returning one only the answer.
+        if self.engine.interrupts(flow_id, turn.text, context=context):
+            # "Talk to a person", or danger in the first words, goes straight where the
+            # flow says, in any state. A first contact still gets the greeting (how to
+            # stop); a returning one only the answer.
             if state is None:
                 await self.apply(session, service=service, conversation=conversation,
                                  contact=contact, step=step, now=now, address=turn.address)
@@ -132,10 +134,15 @@ class TriageResponder:
         await self.apply(session, service=service, conversation=conversation, contact=contact,
                          step=step, now=now)
 
-    def context(self, channel: str, now: datetime) -> FlowContext:
-        """Return what a flow may know right now: opening hours and the channel."""
+    def context(self, channel: str, now: datetime, *,
+                risk: Priority | None = None) -> FlowContext:
+        """Return what a flow may know right now: opening hours, the channel, the risk.
+
+        ``risk`` is the lexicon's rating of the message being handled, so that a flow can
+        take a disclosure as an answer (``risk: urgent`` in a case).
+        """
         return FlowContext(open_now=self.hours.is_open(now),
-                           opens_at=self.hours.describe_next(now), channel=channel)
+                           opens_at=self.hours.describe_next(now), channel=channel, risk=risk)
 
     async def apply(self, session: AsyncSession, *, service: ConversationService,
                     conversation: Conversation, contact: Contact, step: Step,
@@ -173,10 +180,11 @@ class TriageResponder:
             for name, seconds in step.timers])
 
     async def _assess_risk(self, session: AsyncSession, *, conversation: Conversation,
-                           text: str, now: datetime) -> None:
+                           text: str, now: datetime) -> Priority | None:
+        """Flag and raise the conversation for what the lexicon finds; return its rating."""
         assessment = self.lexicon.assess(text)
         if assessment.priority is None:
-            return
+            return None
         flags = {f"risk:{category}" for category in assessment.categories}
         conversation.flags = sorted(set(conversation.flags) | flags)
         audit.record(session, at=now, actor="triage", action="risk.detected",
@@ -186,6 +194,7 @@ class TriageResponder:
                  assessment.priority, ",".join(assessment.categories))
         await self._raise(session, conversation, assessment.priority, source="risk_lexicon",
                           now=now)
+        return assessment.priority
 
     async def _raise(self, session: AsyncSession, conversation: Conversation,
                      priority: Priority, *, source: str, now: datetime) -> None:

@@ -204,3 +204,10 @@ def test_same_version_in_two_files_is_reported(tmp_path: Path, capsys) -> None:
     write_flow(tmp_path, tiny(), "b.yaml")
     assert run_cli(str(tmp_path)) == 1
     assert "is also in" in capsys.readouterr().out
+
+
+def test_interrupt_without_a_trigger_is_reported(tmp_path: Path) -> None:
+    """Test that an interrupt with neither phrases nor risk is refused, naming the field."""
+    data = tiny(interrupts={"danger": {"goto": "bye"}})
+    problems = problems_of(tmp_path, data)
+    assert any("interrupts" in p and "needs `phrases`, `risk` or both" in p for p in problems)

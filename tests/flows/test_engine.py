@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -188,3 +189,14 @@ def test_voice_question_says_how_many_digits_to_gather(engine: FlowEngine) -> No
     start = engine.start(flow_id="voice_ivr", first_text=None, context=OPEN)
     assert start.digits == 1
     assert walk(engine, [])[0].digits is None  # SMS questions gather no digits
+
+
+def test_an_urgent_rating_interrupts_any_question(engine: FlowEngine) -> None:
+    """Test that the danger interrupt fires on an urgent rating only, at whatever question."""
+    at_age = walk(engine, ["yes"])[-1].state  # waiting for the age
+    urgent = engine.handle_reply(at_age, "3", context=replace(OPEN, risk=Priority.URGENT))
+    assert any("999" in r for r in urgent.replies) and urgent.handover is Priority.URGENT
+    for risk in (Priority.HIGH, None):
+        step = engine.handle_reply(at_age, "3", context=replace(OPEN, risk=risk))
+        assert not any("999" in r for r in step.replies)
+        assert step.state["results"]["age_band"] == "16-17"

@@ -145,3 +145,32 @@ async def test_person_asked_for_after_the_flow_ended_is_queued(texter: Texter) -
     replies = await texter.send("actually can i speak to someone")
     assert all("STOP" not in r for r in replies)
     assert (await texter.conversation()).status == "queued"
+
+
+async def test_a_disclosure_answers_the_safety_question(texter: Texter) -> None:
+    """Test that 'are you safe?' answered with a disclosure gets 999 advice, not a retry."""
+    await texter.send("hi")
+    replies = await texter.send("i want to kill myself")
+    assert any("999" in r for r in replies)
+    assert not any("didn't get that" in r for r in replies)
+    conversation = await texter.conversation()
+    assert (conversation.priority, conversation.status) == ("urgent", "queued")
+
+
+async def test_a_disclosure_at_a_later_question_is_not_taken_as_its_answer(
+        texter: Texter) -> None:
+    """Test that "no, i want to die" to 'do you want to talk?' gets 999 advice, not 'OK'."""
+    for text in ("hi", "yes", "2", "yes"):
+        await texter.send(text)
+    replies = await texter.send("no i want to kill myself")
+    assert any("999" in r for r in replies)
+    assert not any("any time" in r for r in replies)
+    assert "wants_to_talk" not in (await texter.conversation()).results
+
+
+async def test_a_first_text_disclosing_danger_gets_999_advice(texter: Texter) -> None:
+    """Test that a first text rated urgent gets the greeting and then 999 advice at once."""
+    replies = await texter.send("im going to kill myself tonight")
+    assert "confidential" in replies[0]
+    assert any("999" in r for r in replies[1:])
+    assert (await texter.conversation()).status == "queued"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from helpline.triage.flows.language import LanguageGuesser
 from helpline.triage.flows.loader import FlowError, FlowRegistry
-from helpline.triage.flows.matching import Facts, Reply, case_matches, contains, tokens
+from helpline.triage.flows.matching import Facts, Reply, case_matches, tokens
 from helpline.triage.flows.models import (
     AskNode,
     BranchNode,
@@ -42,6 +42,7 @@ class FlowContext:
     open_now: bool = True
     opens_at: str | None = None  # when people are back, e.g. "09:00" or "26/12 09:00"
     channel: str = "sms"
+    risk: Priority | None = None  # the risk lexicon's rating of the message being handled
 
 
 @dataclass
@@ -118,8 +119,7 @@ class FlowEngine:
         node = flow.nodes[node_id]
         reply = Reply(text)
         for name, interrupt in flow.interrupts.items():
-            if not state.get("handed_over") and any(contains(reply.words, p)
-                                                    for p in interrupt._phrases):  # fmt: skip
+            if not state.get("handed_over") and interrupt.matches(reply.words, context.risk):
                 log.info("flow %s: interrupt %s at %s", flow.id, name, node_id)
                 self._run(flow, step, interrupt.goto, None, context)
                 return step
@@ -167,11 +167,11 @@ class FlowEngine:
         self._run(flow, step, timeout.goto, None, context)
         return step
 
-    def asks_for_a_person(self, flow_id: str, text: str) -> bool:
-        """Return whether ``text`` is one of the flow's "talk to a person" phrases."""
-        interrupt = self.registry.get(flow_id).interrupts.get("talk_to_person")
+    def interrupts(self, flow_id: str, text: str, *, context: FlowContext) -> bool:
+        """Return whether ``text`` sets off one of the flow's interrupts (a first text too)."""
         words = Reply(text).words
-        return interrupt is not None and any(contains(words, p) for p in interrupt._phrases)
+        return any(interrupt.matches(words, context.risk)
+                   for interrupt in self.registry.get(flow_id).interrupts.values())
 
     def talk_to_person_phrases(self, flow_id: str) -> dict[str, list[str]]:
         """Return, per language, the phrases meaning "talk to a person" in a flow."""
@@ -179,7 +179,7 @@ class FlowEngine:
         interrupt = flow.interrupts.get("talk_to_person")
         if interrupt is None:
             return {}
-        phrases = interrupt.phrases
+        phrases = interrupt.phrases or []
         if isinstance(phrases, dict):
             return {lang: list(ps) for lang, ps in phrases.items()}
         return {lang: list(phrases) for lang in flow.languages}

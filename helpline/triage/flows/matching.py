@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz.distance import OSA
 
+from helpline.triage.priority import Priority
+
 if TYPE_CHECKING:
     from helpline.triage.flows.models import Case
 
@@ -169,6 +171,11 @@ class Facts:
     open_now: bool
     results: dict[str, str]
     flags: frozenset[str]
+
+
+def at_least(risk: Priority | None, wanted: str | None) -> bool:
+    """Return whether the lexicon rated a message ``wanted`` (a priority) or more urgent."""
+    return wanted is not None and risk is not None and risk.rank <= Priority(wanted).rank
 
 
 def case_matches(case: Case, reply: Reply | None, language: str, facts: Facts) -> bool:

@@ -245,16 +245,33 @@ _KIND_MODELS: dict[str, type[BaseModel]] = {
 
 
 class Interrupt(_Strict):
-    """Phrases that, at any question, jump straight to a node (e.g. talk to a person)."""
+    """At any question, a message that matches jumps straight to a node.
 
-    phrases: Words
+    It matches on ``phrases`` (e.g. "talk to a person") or on ``risk``: the risk lexicon
+    rated the message at least this, whatever question it answers (a disclosure of
+    danger is never "didn't get that").
+    """
+
     goto: NodeId
+    phrases: Words | None = None
+    risk: Literal["urgent", "high"] | None = None
 
     _phrases: list[tuple[str, ...]] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_a_trigger(self) -> Interrupt:
+        if self.phrases is None and self.risk is None:
+            raise ValueError("an interrupt needs `phrases`, `risk` or both")
+        return self
 
     def model_post_init(self, __context: Any) -> None:
         """Prepare the normalised phrases once."""
         self._phrases = [matching.tokens(p) for p in words_of(self.phrases)]
+
+    def matches(self, words: tuple[str, ...], risk: Priority | None) -> bool:
+        """Return whether a message (its words, the lexicon's rating) sets this off."""
+        return (matching.at_least(risk, self.risk)
+                or any(matching.contains(words, p) for p in self._phrases))
 
 
 class Flow(_Strict):
