@@ -21,13 +21,14 @@ class Sender:
 class RecentSenders:
     """The ``Sender`` of each recent ``From``: a texter's next texts skip the number's work.
 
-    Normalising the number, its HMAC pseudonym and encrypting the reply address cost more
-    than a third of a webhook's own CPU, and come out the same for every text of a
-    conversation. Entries are found by a keyed BLAKE2b digest of ``From`` under a key
-    made for this process alone, so no number is held in memory, in clear or as
-    anything that could be tried against a list of numbers; what is held is what the
-    inbox row holds anyway. An entry lasts ``seconds`` (a burst of texts, not a
-    relationship); the least recently used go first beyond ``size``.
+    Normalising the number, its HMAC pseudonym and encrypting the reply address cost about
+    a quarter of a webhook's CPU in the running server (84 of about 300 µs under py-spy),
+    and come out the same for every text of a conversation. Entries are found by a keyed
+    BLAKE2b digest of ``From`` under a key made for this process alone, so no number is
+    held in memory, in clear or as anything that could be tried against a list of
+    numbers; what is held is what the inbox row holds anyway. An entry lasts ``seconds``
+    (a burst of texts, not a relationship); the least recently used go first beyond
+    ``size``.
     """
 
     def __init__(self, *, seconds: float = 600.0, size: int = 10_000,

@@ -60,6 +60,8 @@ async def erase_contact(session: AsyncSession, *, contact_id: int, by: User, rea
         .values(to_enc=None, body_enc=None))).rowcount or 0
     # Texts the worker could not file are kept in the inbox for a person; they go too.
     # (Filed ones keep no content and no pseudonym; pending ones are filed within moments.)
+    # They are found under the contact's pseudonym as it stands: a failed text stored
+    # under a newer pseudonym key than the contact's is left to retention (bodies_days).
     report.inbox_messages = (await session.execute(
         update(InboxMessage).where(InboxMessage.sender_key == contact.pseudonym,
                                    InboxMessage.status == INBOX_FAILED)

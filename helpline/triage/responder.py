@@ -139,7 +139,7 @@ class TriageResponder:
         """Return what a flow may know right now: opening hours, the channel, the risk.
 
         ``risk`` is the lexicon's rating of the message being handled, so that a flow can
-        take a disclosure as an answer (``risk: urgent`` in a case).
+        take a disclosure as an answer (an interrupt with ``risk: urgent``).
         """
         return FlowContext(open_now=self.hours.is_open(now),
                            opens_at=self.hours.describe_next(now), channel=channel, risk=risk)
