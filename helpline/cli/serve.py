@@ -12,7 +12,7 @@ from helpline.app import SchemaNotReady, create_app, freeze_after_startup
 from helpline.db import DatabaseConfigError
 from helpline.keys import KeyConfigError
 from helpline.logs import setup_logging
-from helpline.settings import load_settings
+from helpline.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,10 @@ def serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, **overrides)
     setup_logging(settings.log_level)
     try:
-        app = create_app(settings, run_workers=not args.web_only)
+        app = serving_app(settings, web_only=args.web_only)
     except (KeyConfigError, DatabaseConfigError) as exc:
         print(f"helpline: {exc}", file=sys.stderr)
         return 2
-    app.on_startup.append(freeze_after_startup)  # runs after the app's own start-up
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=None,
                     access_log_format=ACCESS_LOG_FORMAT)
@@ -49,3 +48,10 @@ def serve(args: argparse.Namespace) -> int:
         print(f"helpline: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def serving_app(settings: Settings, *, web_only: bool = False) -> web.Application:
+    """Build the app ``serve`` runs: the service, and a long-running process's start-up."""
+    app = create_app(settings, run_workers=not web_only)
+    app.on_startup.append(freeze_after_startup)  # runs after the app's own start-up
+    return app

@@ -13,8 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
-from helpline.app import SchemaNotReady, create_app, freeze_after_startup
+from helpline.app import SchemaNotReady, create_app
 from helpline.cli import main
+from helpline.cli.serve import serving_app
 from helpline.db import Database, DatabaseConfigError
 from helpline.outbox.providers import LoopbackProvider
 from helpline.settings import Settings
@@ -120,11 +121,14 @@ async def test_inbound_answers_while_twilio_hangs(aiohttp_client: Any, settings:
     assert response.status == HTTPStatus.OK
 
 
-async def test_start_up_objects_are_kept_from_the_collector(client: TestClient) -> None:
-    """Test that what start-up built is frozen, so full collections stop the loop briefly."""
+async def test_start_up_objects_are_kept_from_the_collector(aiohttp_client: Any,
+                                                            settings: Settings) -> None:
+    """Test that the app ``serve`` runs freezes what start-up built, once start-up is done."""
     gc.unfreeze()
     try:
-        await freeze_after_startup(client.app)
+        app = serving_app(settings, web_only=True)
+        assert gc.get_freeze_count() == 0
+        await aiohttp_client(app)  # runs the app's start-up, as web.run_app does
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()  # the test process keeps collecting as usual

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -49,13 +50,31 @@ async def test_checkpointer_copies_the_whole_log(db: Database) -> None:
 
 
 @sqlite_only
-async def test_a_cancelled_checkpointer_closes_its_connection(db: Database) -> None:
-    """Test that cancelling ``run`` mid-checkpoint stops it and closes its connection."""
-    await _write(db, 2000)
+async def test_a_cancelled_checkpointer_closes_its_connection(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test that cancelling ``run`` mid-checkpoint waits for the thread, then closes."""
+    await _write(db, 200)
     checkpointer = Checkpointer(db.engine.url.database or "", every=0)
+    inside, release = threading.Event(), threading.Event()
+    checkpoint = checkpointer._checkpoint
+
+    def held_checkpoint() -> tuple[int, int, int]:
+        result = checkpoint()  # opens the connection
+        inside.set()
+        release.wait(5)
+        return result
+
+    monkeypatch.setattr(checkpointer, "_checkpoint", held_checkpoint)
     task = asyncio.create_task(checkpointer.run())
-    await asyncio.sleep(0.05)
-    task.cancel()
+    try:
+        assert await asyncio.to_thread(inside.wait, 5)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        # The thread still uses the connection: run must not close it under the thread.
+        assert not task.done()
+        assert checkpointer._conn is not None
+    finally:
+        release.set()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert checkpointer._conn is None
