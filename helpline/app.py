@@ -9,7 +9,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -139,7 +139,7 @@ def create_app(
         retention=settings.retention))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_provider(provider))
-    app.cleanup_ctx.append(_background(appkeys.INBOX_WORKER, _build_inbox_worker, run_workers))
+    app.cleanup_ctx.append(_background(appkeys.INBOX_WORKER, build_inbox_worker, run_workers))
     app.cleanup_ctx.append(_background(appkeys.SENDER, _build_sender, run_workers))
     app.cleanup_ctx.append(_background(appkeys.JOBS, _build_jobs, run_workers))
     app.cleanup_ctx.append(_forget_old_words)
@@ -223,7 +223,8 @@ def _register_jobs(runner: JobRunner, *, flow_timer: Handler, alerts: AlertServi
     runner.register(TARGET_CHECK, alerts.on_target_check)
 
 
-def _build_inbox_worker(app: web.Application) -> InboxWorker:
+def build_inbox_worker(app: web.Application, **options: Any) -> InboxWorker:
+    """Build an inbox worker on the app's parts (``options``: ``InboxWorker``'s settings)."""
     commands, conversations = app[appkeys.VOLUNTEER_COMMANDS], app[appkeys.CONVERSATIONS]
 
     async def handle(session: AsyncSession, inbound: Inbound) -> None:
@@ -232,7 +233,8 @@ def _build_inbox_worker(app: web.Application) -> InboxWorker:
             await conversations.receive(session, inbound=inbound)
 
     return InboxWorker(db=app[appkeys.DB], inbox=app[appkeys.INBOX],
-                       cipher=app[appkeys.KEYS].cipher, clock=app[appkeys.CLOCK], handle=handle)
+                       cipher=app[appkeys.KEYS].cipher, clock=app[appkeys.CLOCK], handle=handle,
+                       **options)
 
 
 def _build_sender(app: web.Application) -> OutboxSender:

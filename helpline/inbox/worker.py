@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from helpline.background import poll_forever
 from helpline.clock import Clock
@@ -29,6 +30,9 @@ INBOX = InboxMessage.__table__
 DONE_ROW = (update(INBOX).where(INBOX.c.id == bindparam("inbox_id"))
             .values(status=DONE, processed_at=bindparam("now"), claimed_until=None,
                     address_enc=None, body_enc=None, sender_key=None))
+
+# A transaction-scoped PostgreSQL advisory lock for claiming (any constant key of our own).
+CLAIMS_ONE_AT_A_TIME = text("SELECT pg_advisory_xact_lock(7112026)")
 
 Handle = Callable[[AsyncSession, Inbound], Awaitable[None]]
 
@@ -85,7 +89,9 @@ class InboxWorker:
     async def _claim(self, *, urgent_only: bool = False) -> list:
         """Lease due messages (urgent ones, or the oldest); return their rows, ciphertexts too.
 
-        Every earlier text of an urgent sender comes too: it must be filed first.
+        Every earlier text of an urgent sender comes too: it must be filed first. An
+        ordinary text waits while an earlier one of its sender is being filed under another
+        worker's lease, so that two workers never file one sender's texts out of order.
         """
         now = self._clock.now()
         due = [InboxMessage.status == PENDING,
@@ -96,8 +102,14 @@ class InboxWorker:
                    InboxMessage.received_at)
         self._inbox.urgent_arrived.clear()
         async with self._db.transaction() as session:
+            if not self._db.is_sqlite:
+                # One claim at a time, so that each sees the leases taken before it (on
+                # SQLite the write lock already does this).
+                await session.execute(CLAIMS_ONE_AT_A_TIME)
+            in_turn = [InboxMessage.urgent] if urgent_only else [
+                or_(InboxMessage.urgent, ~_earlier_text_being_filed(now))]
             rows = list((await session.execute(
-                select(*columns).where(*due, *([InboxMessage.urgent] if urgent_only else []))
+                select(*columns).where(*due, *in_turn)
                 .order_by(InboxMessage.urgent.desc(), InboxMessage.id)
                 .limit(self._batch).with_for_update(skip_locked=True))).all())
             urgent_senders = {r.sender_key for r in rows if r.urgent and r.sender_key}
@@ -107,9 +119,11 @@ class InboxWorker:
                     .with_for_update(skip_locked=True))).all()
             rows = list({r.id: r for r in rows}.values())
             if rows:
+                # No last error while leased: a leased row with none is being filed now.
                 await session.execute(
                     update(InboxMessage).where(InboxMessage.id.in_([r.id for r in rows]))
-                    .values(claimed_until=now + self._lease, attempts=InboxMessage.attempts + 1)
+                    .values(claimed_until=now + self._lease, attempts=InboxMessage.attempts + 1,
+                            last_error=None)
                     .execution_options(synchronize_session=False))
         return rows
 
@@ -149,6 +163,21 @@ class InboxWorker:
                           inbox_id, row.attempts)
             else:
                 row.claimed_until = now + timedelta(seconds=self._retry * 2 ** row.attempts)
+
+
+def _earlier_text_being_filed(now: datetime) -> Any:
+    """Whether an earlier text of the same sender is leased to a worker filing it now.
+
+    A row waiting for its retry has a last error; one being filed has none (``_claim``).
+    A worker that died holding a lease holds its sender's ordinary texts until it runs
+    out (``lease_seconds``); their urgent texts never wait for it.
+    """
+    earlier = aliased(InboxMessage)
+    return (select(earlier.id)
+            .where(earlier.sender_key == InboxMessage.sender_key,
+                   earlier.id < InboxMessage.id, earlier.status == PENDING,
+                   earlier.claimed_until >= now, earlier.last_error.is_(None))
+            .exists())
 
 
 def filing_order(rows: list) -> list[int]:  # rows of (id, sender_key, urgent)

@@ -1,0 +1,139 @@
+"""Several workers on one inbox (PostgreSQL deployments that scale out) keep each sender's order."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from helpline import appkeys
+from helpline.app import build_inbox_worker
+from helpline.clock import FrozenClock
+from helpline.conversations.models import Message
+from helpline.db import Database
+from helpline.inbox.models import InboxMessage
+from helpline.inbox.worker import CLAIMS_ONE_AT_A_TIME
+from tests.conftest import POSTGRES_URL, TwilioWebhooks
+
+SENDERS = {"a": "+447700900601", "b": "+447700900602", "c": "+447700900603"}
+postgres_only = pytest.mark.skipif(not POSTGRES_URL, reason="several workers file at once")
+URGENT = "im going to kill myself tonight"
+
+
+async def _filed(twilio: TwilioWebhooks, db: Database) -> list[str]:
+    """Return the texts filed so far, in the order their messages were written."""
+    cipher = twilio.client.app[appkeys.KEYS].cipher
+    async with db.reader() as session:
+        return [cipher.decrypt(b) for b in (await session.execute(
+            select(Message.body_enc).where(Message.direction == "in")
+            .order_by(Message.id))).scalars()]
+
+
+async def _lease_to_another_worker(db: Database, clock: FrozenClock, text_sid: str) -> None:
+    """Lease one inbox row as another worker's claim does, for the default 120 s."""
+    async with db.transaction() as session:
+        await session.execute(
+            update(InboxMessage).where(InboxMessage.provider_sid == text_sid)
+            .values(claimed_until=clock.now() + timedelta(seconds=120),
+                    attempts=1, last_error=None))
+
+
+async def test_a_text_waits_while_its_senders_earlier_one_is_being_filed(
+        twilio: TwilioWebhooks, db: Database, clock: FrozenClock) -> None:
+    """Test that another worker's lease on a sender's text holds their later ordinary text."""
+    worker = twilio.client.app[appkeys.INBOX_WORKER]
+    await twilio.sms("a first", sender=SENDERS["a"], sid="SM" + "1" * 32, process=False)
+    await twilio.sms("b first", sender=SENDERS["b"], process=False)
+    await twilio.sms("a second", sender=SENDERS["a"], process=False)
+    await _lease_to_another_worker(db, clock, "SM" + "1" * 32)
+
+    assert await worker.run_once() == 1
+    assert await _filed(twilio, db) == ["b first"]
+
+    # A child in danger never waits for another worker's lease; their texts not being
+    # filed elsewhere come with the urgent one, as always.
+    await twilio.sms(URGENT, sender=SENDERS["a"], process=False)
+    assert await worker.run_once() == 2
+    assert await _filed(twilio, db) == ["b first", "a second", URGENT]
+
+    clock.advance(121)  # the other worker died: its lease runs out
+    assert await worker.run_once() == 1
+    assert await _filed(twilio, db) == ["b first", "a second", URGENT, "a first"]
+
+
+async def test_a_text_waiting_for_its_retry_holds_nothing_back(
+        twilio: TwilioWebhooks, db: Database) -> None:
+    """Test that a sender's text that failed once does not hold their next text back."""
+    app = twilio.client.app
+    conversations = app[appkeys.CONVERSATIONS]
+    receive = conversations.receive
+    failures = iter([ConnectionError("database went away")])
+
+    async def fails_once(*args: Any, **kwargs: Any) -> Any:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return await receive(*args, **kwargs)
+
+    conversations.receive = fails_once  # type: ignore[method-assign]
+    await twilio.sms("a first", sender=SENDERS["a"])  # fails, waits for its retry
+    await twilio.sms("a second", sender=SENDERS["a"])
+    assert await _filed(twilio, db) == ["a second"]
+
+
+@postgres_only
+async def test_two_workers_file_each_senders_texts_in_order(twilio: TwilioWebhooks,
+                                                          db: Database) -> None:
+    """Test that while one worker is slow to file a sender's text, another files not the next.
+
+    On PostgreSQL only: on SQLite the filing transactions of one process take turns with
+    the write lock, so the second worker could not overtake the first there anyway.
+    """
+    app = twilio.client.app
+    conversations = app[appkeys.CONVERSATIONS]
+    receive = conversations.receive
+
+    async def slow_first(session: Any, *, inbound: Any) -> Any:
+        if inbound.text == "a first":
+            await asyncio.sleep(0.3)  # the other worker is free meanwhile
+        return await receive(session, inbound=inbound)
+
+    conversations.receive = slow_first  # type: ignore[method-assign]
+    sent = ["a first", "a second", "b first", "a third"]
+    for body in sent:
+        await twilio.sms(body, sender=SENDERS[body[0]], process=False)
+
+    async def drain(worker: Any) -> None:
+        idle = 0
+        while idle < 100:  # a second without work: the other worker has the rest
+            idle = 0 if await worker.run_once() else idle + 1
+            await asyncio.sleep(0.01)
+
+    workers = [build_inbox_worker(app, batch_size=1) for _ in range(2)]
+    first = asyncio.create_task(drain(workers[0]))
+    await asyncio.sleep(0.05)  # the first worker has claimed "a first"
+    await asyncio.wait_for(asyncio.gather(first, drain(workers[1])), 60)
+
+    filed = await _filed(twilio, db)
+    assert sorted(filed) == sorted(sent)
+    assert [t for t in filed if t[0] == "a"] == ["a first", "a second", "a third"]
+
+
+@postgres_only
+async def test_claims_take_turns(twilio: TwilioWebhooks, db: Database) -> None:
+    """Test that a claim waits while another is under way, so each sees the other's leases.
+
+    Without turns, two claims at the same moment could both see a sender's earlier text
+    as not yet leased, and each take one of that sender's texts.
+    """
+    await twilio.sms("a first", sender=SENDERS["a"], process=False)
+    worker = twilio.client.app[appkeys.INBOX_WORKER]
+    async with db.engine.connect() as other, other.begin():
+        await other.execute(CLAIMS_ONE_AT_A_TIME)  # another worker's claim under way
+        claiming = asyncio.create_task(worker.run_once())
+        await asyncio.sleep(0.2)
+        assert not claiming.done()
+    assert await asyncio.wait_for(claiming, 10) == 1
