@@ -6,10 +6,12 @@ import argparse
 from pathlib import Path
 
 from helpline.triage.flows.check import Problem
-from helpline.triage.flows.loader import display_name, read_flow
+from helpline.triage.flows.loader import ARCHIVE, display_name, read_flow
 from helpline.triage.flows.models import Flow
 
 DEFAULT_DIRECTORY = Path("flows")
+# The versions the service loads: the current files, and older ones kept for open conversations.
+DEFAULT_PATHS = [DEFAULT_DIRECTORY, DEFAULT_DIRECTORY / ARCHIVE]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,14 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="*",
         metavar="PATH",
         type=Path,
-        help="flow files or directories (default: flows/*.yaml)",
+        help="flow files or directories (default: flows/*.yaml and flows/archive/*.yaml)",
     )
     check.set_defaults(func=run_check)
 
 
 def _files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
-    for path in paths or [DEFAULT_DIRECTORY]:
+    for path in paths or DEFAULT_PATHS:
         files.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
     return files
 
