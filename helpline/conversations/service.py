@@ -28,6 +28,9 @@ OPEN_CONVERSATION = (
     .order_by(Conversation.id.desc()).limit(1))
 
 
+TRIAGE_FAILED = "triage_failed"  # the flag of a conversation whose triage raised
+
+
 class DuplicateDelivery(Exception):
     """The provider delivered a message we already have; the transaction must roll back."""
 
@@ -61,6 +64,11 @@ class Responder(Protocol):
     async def respond(self, session: AsyncSession, *, service: ConversationService,
                       turn: Turn) -> None:
         """React to ``turn``, sending replies through ``service.reply``."""
+        ...
+
+    async def failed(self, session: AsyncSession, *, service: ConversationService,
+                     turn: Turn) -> None:
+        """Hand ``turn`` to a person after ``respond`` failed (its writes rolled back)."""
         ...
 
 
@@ -109,21 +117,36 @@ class ConversationService:
         return turn
 
     async def _respond_or_queue(self, session: AsyncSession, turn: Turn) -> None:
-        """Let the responder act; if it fails, keep the message and queue it for a person."""
+        """Let the responder act; if it fails, keep the message and hand it to a person.
+
+        What the failed attempt wrote is rolled back; the responder's ``failed`` then rates
+        the text and queues the conversation (paging on call when the text is urgent). If
+        that fails too, the conversation is queued here, as it is: a fault in a flow or
+        the lexicon must never lose a child's message.
+        """
+        conversation_id = turn.conversation.id  # read now: the rollback expires the row
         try:
             async with session.begin_nested():
                 await self.responder.respond(session, service=self, turn=turn)
+            return
         except Exception:
-            # A fault in a flow or the lexicon must never lose a child's message.
-            log.exception("triage failed; conversation %s queued for a person",
-                          turn.conversation.id)
-            conversation = turn.conversation
-            await session.refresh(conversation)
-            conversation.flags = sorted({*conversation.flags, "triage_failed"})
-            if conversation.status not in ("queued", "assigned"):
-                conversation.status, conversation.queued_at = "queued", turn.now
-            if conversation.priority == "standard":
-                conversation.priority = "high"
+            log.exception("triage failed; conversation %s goes to a person", conversation_id)
+        await session.refresh(turn.conversation)
+        await session.refresh(turn.contact)
+        try:
+            async with session.begin_nested():
+                await self.responder.failed(session, service=self, turn=turn)
+            return
+        except Exception:
+            log.exception("triage's fallback failed; conversation %s queued as it is",
+                          conversation_id)
+        conversation = turn.conversation
+        await session.refresh(conversation)
+        conversation.flags = sorted({*conversation.flags, TRIAGE_FAILED})
+        if conversation.status not in ("queued", "assigned"):
+            conversation.status, conversation.queued_at = "queued", turn.now
+        if conversation.priority == "standard":
+            conversation.priority = "high"
 
     async def reply(
         self,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpline.audit import service as audit
 from helpline.conversations.contacts import mark_opted_in, mark_opted_out
 from helpline.conversations.models import Contact, Conversation
-from helpline.conversations.service import ConversationService, Turn
+from helpline.conversations.service import TRIAGE_FAILED, ConversationService, Turn
 from helpline.jobs import service as jobs
 from helpline.jobs.models import Job
 from helpline.jobs.runner import Handler
@@ -30,6 +30,9 @@ FLOW_TIMER = "flow.timer"
 WITH_A_PERSON = ("queued", "assigned")
 HELP_TEXT = ("Free and confidential. Reply with anything to talk, STOP to stop. "
              "In danger now? Call 999.")
+# Sent when the flow failed on a text the lexicon rates urgent: the flow's own danger
+# advice, in English, since the flow that has it in the young person's language failed.
+DANGER_TEXT = "If you're in danger now, call 999 (free). Can't speak? Call 999, then press 55."
 
 
 class UrgentAlerts(Protocol):
@@ -122,6 +125,25 @@ class TriageResponder:
             step = self.engine.handle_reply(step.state, turn.text, context=context)
         await self.apply(session, service=service, conversation=conversation, contact=contact,
                          step=step, now=now, address=turn.address)
+
+    async def failed(self, session: AsyncSession, *, service: ConversationService,
+                     turn: Turn) -> None:
+        """Hand a text whose triage failed to a person, as urgently as the lexicon rates it.
+
+        ``respond``'s writes were rolled back, its rating too: the text is rated again
+        (an urgent one pages on call and gets the 999 advice), then the conversation is
+        queued, at least as high priority, flagged ``triage_failed``.
+        """
+        conversation, now = turn.conversation, turn.now
+        conversation.flags = sorted({*conversation.flags, TRIAGE_FAILED})
+        risk = await self._assess_risk(session, conversation=conversation, text=turn.text,
+                                       now=now)
+        await self._raise(session, conversation, Priority.HIGH, source="triage", now=now)
+        if risk is Priority.URGENT:
+            await service.reply(session, conversation=conversation, contact=turn.contact,
+                                text=DANGER_TEXT, author="system", now=now,
+                                address=turn.address)
+        await self.queue.enqueue(session, conversation=conversation, now=now)
 
     async def on_timer(self, session: AsyncSession, *, service: ConversationService,
                        conversation: Conversation, contact: Contact, timer: str,

@@ -9,15 +9,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.app import create_app
 from helpline.conversations.models import Conversation, Message
-from helpline.conversations.service import ConversationService, Turn
+from helpline.conversations.service import TRIAGE_FAILED, ConversationService, Turn
+from helpline.inbox.models import InboxMessage
+from helpline.jobs.models import Job
 from helpline.outbox.models import OutboxMessage
+from helpline.routing.models import Alert
+from helpline.routing.queue import TARGET_CHECK
 from helpline.settings import Settings
 from helpline.triage.lexicon import RiskLexicon
+from helpline.triage.responder import DANGER_TEXT
 from tests.conftest import TwilioWebhooks
+from tests.service.helpers import Texter
 
 
 class BrokenResponder:
-    """A responder that writes a reply and then fails, like a buggy flow."""
+    """A responder that writes a reply and then fails, like a buggy flow, and has no fallback."""
 
     async def respond(self, session: AsyncSession, *, service: ConversationService,
                       turn: Turn) -> None:
@@ -29,7 +35,7 @@ class BrokenResponder:
 
 async def test_failed_triage_keeps_message_and_queues_it(aiohttp_client: Any, settings: Settings,
                                                         lexicon: RiskLexicon) -> None:
-    """Test that a failing responder still stores the text, sends nothing half-done, queues it."""
+    """Test that when triage and its fallback fail, the text is stored and queued, nothing sent."""
     app = create_app(settings, responder=BrokenResponder(), lexicon=lexicon, run_workers=False)
     client = await aiohttp_client(app)
     response = await TwilioWebhooks(client).sms("please help")
@@ -44,3 +50,54 @@ async def test_failed_triage_keeps_message_and_queues_it(aiohttp_client: Any, se
     assert outbox.scalar_one() == 0
     assert (conversation.status, conversation.priority) == ("queued", "high")
     assert "triage_failed" in conversation.flags
+
+
+async def _on_a_missing_flow_version(texter: Texter) -> None:
+    """Put the texter's conversation on a flow version no file holds any more."""
+    async with texter.db.transaction() as session:
+        conversation = (await session.execute(select(Conversation))).scalar_one()
+        conversation.flow_state = {**conversation.flow_state, "version": 99}
+
+
+async def test_a_failed_flow_hands_an_ordinary_text_to_a_person(texter: Texter) -> None:
+    """Test that a text whose flow fails is queued high, with its first-reply target timed."""
+    await texter.send("hi")
+    await _on_a_missing_flow_version(texter)
+    assert await texter.send("yes") == []
+    conversation = await texter.conversation()
+    assert (conversation.status, conversation.priority) == ("queued", "high")
+    assert TRIAGE_FAILED in conversation.flags
+    assert "conversation.queued" in await texter.audit_actions()
+    async with texter.db.reader() as session:
+        targets = (await session.execute(select(Job.key).where(
+            Job.kind == TARGET_CHECK, Job.done_at.is_(None)))).scalars().all()
+    assert targets == [f"target:{conversation.id}"]
+
+
+async def test_a_failed_flow_still_pages_for_a_child_in_danger(texter: Texter) -> None:
+    """Test that an urgent text whose flow fails gets 999 advice, an alert and the queue."""
+    await texter.send("hi")
+    await _on_a_missing_flow_version(texter)
+    assert await texter.send("i want to kill myself") == [DANGER_TEXT]
+    conversation = await texter.conversation()
+    assert (conversation.status, conversation.priority) == ("queued", "urgent")
+    assert TRIAGE_FAILED in conversation.flags, conversation.flags
+    assert any(f.startswith("risk:") for f in conversation.flags), conversation.flags
+    async with texter.db.reader() as session:
+        alerts = (await session.execute(select(Alert.conversation_id))).scalars().all()
+        inbox = (await session.execute(select(InboxMessage.status))).scalars().all()
+    assert alerts == [conversation.id]
+    assert set(inbox) == {"done"}
+
+
+async def test_an_archived_flow_version_goes_on_after_an_upgrade(texter: Texter) -> None:
+    """Test that a conversation begun on version 1 of the SMS flow carries on with it."""
+    await texter.send("hi")
+    async with texter.db.transaction() as session:
+        conversation = (await session.execute(select(Conversation))).scalar_one()
+        conversation.flow_state = {**conversation.flow_state, "version": 1}
+    replies = await texter.send("yes")
+    conversation = await texter.conversation()
+    assert replies
+    assert TRIAGE_FAILED not in conversation.flags
+    assert (conversation.flow_id, conversation.flow_version) == ("sms_triage", "1")
