@@ -42,6 +42,7 @@ from helpline.settings import DEVELOPMENT_AUTH_TOKEN
 ROOT = Path(__file__).resolve().parents[2]
 BARE_SERVER = Path(__file__).with_name("bare_server.py")
 FLOOR_SERVER = Path(__file__).with_name("floor_server.py")
+LOOP_STALLS = Path(__file__).with_name("loop_stalls.py")
 PATH = "/twilio/sms"
 BODIES = (
     "hi", "hello is anyone there", "i dont know who else to talk to",
@@ -192,6 +193,17 @@ def spawn(argv: list[str], env: dict[str, str], stderr: Path | None = None,
                                 stdout=subprocess.DEVNULL, stderr=err)
 
 
+def loop_stalls(service: subprocess.Popen[bytes], out: Path, top: int = 12) -> str:
+    """Have the service write its long loop steps so far (``loop_stalls.py``); return them."""
+    out.unlink(missing_ok=True)
+    service.send_signal(signal.SIGUSR1)
+    for _ in range(100):
+        if out.exists() and out.stat().st_size:
+            break
+        time.sleep(0.05)
+    return "\n".join(out.read_text().splitlines()[:top + 1]) if out.exists() else "(none written)"
+
+
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
     """Stop a server gracefully (SIGINT lets cProfile write), killing it if it hangs."""
     if proc is None or proc.poll() is not None:
@@ -276,14 +288,20 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
         prof = ["-m", "cProfile", "-o", args.profile] if args.profile else []
         web_only = args.split or args.web_only
         serve = ["-m", "helpline", "serve", *(["--web-only"] if web_only else [])]
+        if args.loop_stalls:
+            serve = [str(LOOP_STALLS), str(tmp / "stalls.txt"), *serve[2:]]
         service = spawn([*prof, *serve], env, stderr_path, args.source)
         if args.split:  # the workers in a process of their own, as when scaling out
             worker = spawn(["-m", "helpline", "worker"], env, tmp / "worker.stderr",
                            args.source)
         await wait_healthy(url, service)
         await closed_loop(url, warm, 10, 5, "warm-up")
+        if args.loop_stalls:  # count from here: not start-up, not the warm-up
+            await asyncio.to_thread(loop_stalls, service, tmp / "stalls.txt")
         print(f"open loop: {args.rate}/s for {args.duration}s ...", file=sys.stderr)
         results.append(await open_loop(url, steady, args.rate, args.connections))
+        if args.loop_stalls:
+            stalls = await asyncio.to_thread(loop_stalls, service, tmp / "stalls.txt")
         await asyncio.sleep(1)  # let the outbox sender catch up between runs
         print(f"closed loop: {args.connections} connections ...", file=sys.stderr)
         used, loop_started = cpu_seconds(service, worker), datetime.now(UTC)
@@ -325,6 +343,9 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
     ratio = service_r.throughput() / bare_r.throughput()
     print()
     report(results)
+    if args.loop_stalls:
+        print("\nthe service's loop steps over 4 ms during the open loop "
+              f"(tests/bench/loop_stalls.py):\n{stalls}")
     seconds = service_r.elapsed or 1
     print(f"\nfiled while the service's closed loop ran: {filed[0]} texts ({filed[1]} urgent), "
           f"{filed[0] / seconds:.0f} a second")
@@ -373,6 +394,8 @@ def main() -> int:
                         help="serve --web-only with a separate `helpline worker` process")
     parser.add_argument("--web-only", action="store_true",
                         help="serve --web-only and file nothing: the webhook path alone")
+    parser.add_argument("--loop-stalls", action="store_true",
+                        help="print the service's loop steps over 4 ms during the open loop")
     parser.add_argument("--profile", help="run the service under cProfile, writing here")
     parser.add_argument("--floor", action="store_true",
                         help="also measure floor_server.py: the bare handler plus one "
