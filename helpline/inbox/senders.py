@@ -27,8 +27,8 @@ class RecentSenders:
     BLAKE2b digest of ``From`` under a key made for this process alone, so no number is
     held in memory, in clear or as anything that could be tried against a list of
     numbers; what is held is what the inbox row holds anyway. An entry lasts ``seconds``
-    (a burst of texts, not a relationship); the least recently used go first beyond
-    ``size``.
+    from when it was made (a burst of texts, not a relationship), then goes at the next
+    ``put`` or ``forget_expired``, whichever comes first; beyond ``size`` the oldest go.
     """
 
     def __init__(self, *, seconds: float = 600.0, size: int = 10_000,
@@ -51,16 +51,25 @@ class RecentSenders:
         if self._clock() - entry[0] > self._seconds:
             del self._entries[digest]
             return None
-        self._entries.move_to_end(digest)
-        return entry[1]
+        return entry[1]  # a hit does not extend the entry's life: oldest stay first
 
     def put(self, raw_from: str, sender: Sender) -> None:
-        """Remember ``sender`` for ``raw_from``; forget the oldest beyond ``size``."""
+        """Remember ``sender`` for ``raw_from``; drop the expired, and the oldest past ``size``."""
         digest = self._digest(raw_from)
         self._entries[digest] = (self._clock(), sender)
         self._entries.move_to_end(digest)
+        self.forget_expired()
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
+
+    def forget_expired(self) -> None:
+        """Drop every entry older than ``seconds`` (they are in the order they were made)."""
+        cutoff = self._clock() - self._seconds
+        while self._entries:
+            digest, (made, _sender) = next(iter(self._entries.items()))
+            if made >= cutoff:
+                return
+            del self._entries[digest]
 
     def __len__(self) -> int:
         return len(self._entries)

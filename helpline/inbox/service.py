@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 INBOX = InboxMessage.__table__
 GATHER_TURNS = 8  # see Inbox._gather
+# How often a quiet writer drops expired recent senders (``RecentSenders``), in seconds.
+SENDERS_SWEEP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,12 @@ class Inbox:
     async def write_forever(self, db: Database) -> None:
         """Commit waiting messages in batches until cancelled."""
         while True:
-            await self._has_waiting.wait()
+            try:
+                async with asyncio.timeout(SENDERS_SWEEP_SECONDS):
+                    await self._has_waiting.wait()
+            except TimeoutError:  # a quiet line: recent senders still leave in time
+                self._senders.forget_expired()
+                continue
             await self._gather()
             self._has_waiting.clear()
             while self._waiting:

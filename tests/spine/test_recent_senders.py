@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+
+import pytest
 from sqlalchemy import select
 
+from helpline import appkeys
 from helpline.db import Database
+from helpline.inbox import service as inbox_service
 from helpline.inbox.models import InboxMessage
 from helpline.inbox.senders import RecentSenders, Sender
 from tests.conftest import TEXTER, Ticks, TwilioWebhooks
@@ -24,26 +30,61 @@ def test_a_sender_is_remembered_for_its_window_only() -> None:
     assert len(senders) == 0
 
 
-def test_the_least_recently_used_go_first_beyond_the_size() -> None:
-    """Test that the cache keeps ``size`` entries, dropping the one unused longest."""
+def test_the_oldest_go_first_beyond_the_size() -> None:
+    """Test that the cache keeps ``size`` entries, dropping the one made first."""
     senders = RecentSenders(size=2)
     for number in ("+447700900001", "+447700900002"):
         senders.put(number, SENDER)
-    assert senders.get("+447700900001") == SENDER
+    assert senders.get("+447700900001") == SENDER  # a hit does not make it younger
     senders.put("+447700900003", SENDER)
-    assert senders.get("+447700900002") is None
-    assert senders.get("+447700900001") == senders.get("+447700900003") == SENDER
+    assert senders.get("+447700900001") is None
+    assert senders.get("+447700900002") == senders.get("+447700900003") == SENDER
+
+
+def test_an_entry_leaves_in_time_without_being_asked_for() -> None:
+    """Test that expired entries go at the next put, or the sweep, with no lookup of them."""
+    ticks = Ticks()
+    senders = RecentSenders(seconds=600, clock=ticks)
+    senders.put("+447700900001", SENDER)
+    ticks.now = 300
+    senders.put("+447700900002", SENDER)
+    ticks.now = 601
+    senders.put("+447700900003", SENDER)
+    assert len(senders) == 2  # the first, made 601 s ago, is gone
+    ticks.now = 1202
+    senders.forget_expired()
+    assert len(senders) == 0
+
+
+async def test_a_quiet_writer_sweeps_the_recent_senders(twilio: TwilioWebhooks,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test that the app's inbox writer drops expired senders while no text arrives."""
+    monkeypatch.setattr(inbox_service, "SENDERS_SWEEP_SECONDS", 0.01)  # from its next wait
+    inbox = twilio.client.app[appkeys.INBOX]
+    ticks = Ticks()
+    inbox._senders = RecentSenders(seconds=600, clock=ticks)
+    await twilio.sms("hello", process=False)
+    await asyncio.sleep(0.05)
+    assert len(inbox._senders) == 1
+    ticks.now = 601
+    await asyncio.sleep(0.1)
+    assert len(inbox._senders) == 0
 
 
 def test_no_number_is_held_in_memory() -> None:
-    """Test that entries are found by a digest under this instance's own key, not the number."""
+    """Test that entries are found by a digest under this instance's own key, not the number.
+
+    An unkeyed hash of a UK mobile number can be reversed by trying every number.
+    """
     first, second = RecentSenders(), RecentSenders()
     for senders in (first, second):
         senders.put(TEXTER, SENDER)
     keys = list(first._entries) + list(second._entries)
-    held = b"".join(keys) + repr(list(first._entries.values())).encode()
+    unkeyed = {hashlib.blake2b(TEXTER.encode(), digest_size=32).digest(),
+               hashlib.sha256(TEXTER.encode()).digest()}
     assert all(len(key) == 32 for key in keys) and keys[0] != keys[1]
-    assert TEXTER.encode() not in held and TEXTER[3:].encode() not in held
+    assert not unkeyed & set(keys)
+    assert all(TEXTER.encode() not in key and TEXTER[3:].encode() not in key for key in keys)
 
 
 async def test_a_texters_next_text_reuses_their_address_token(twilio: TwilioWebhooks,
