@@ -91,7 +91,8 @@ class InboxWorker:
 
         Every earlier text of an urgent sender comes too: it must be filed first. An
         ordinary text waits while an earlier one of its sender is being filed under another
-        worker's lease, so that two workers never file one sender's texts out of order.
+        worker's lease, so that a text being filed is never overtaken by the next (one
+        waiting for its retry is: it must not hold back what follows).
         """
         now = self._clock.now()
         due = [InboxMessage.status == PENDING,
