@@ -10,6 +10,7 @@ from collections.abc import Sequence
 # Each module below exposes ``register(subparsers)`` and sets ``func`` on its parsers.
 COMMAND_MODULES: tuple[str, ...] = (
     "serve", "worker", "db", "users", "rota", "flows", "simulate", "triage", "privacy", "keys",
+    "inbox",
 )
 
 

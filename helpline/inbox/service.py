@@ -9,8 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from helpline.db import Database, DriverStatement, insert_for, insert_in
-from helpline.inbox.models import PENDING, InboxMessage
+from helpline.inbox.models import FAILED, PENDING, InboxMessage
 from helpline.inbox.senders import RecentSenders, Sender
 from helpline.privacy.addresses import parse_address
 from helpline.privacy.crypto import Cipher
@@ -39,6 +42,15 @@ class _Waiting:
     arrival: Arrival
     done: asyncio.Future[bool]
     values: dict[str, object] = field(default_factory=dict)  # the row, once prepared
+
+
+async def waiting_counts(session: AsyncSession) -> dict[str, int]:
+    """Return how many texts are ``pending`` (to be filed) and ``failed`` (kept for a person)."""
+    counts = dict((await session.execute(
+        select(InboxMessage.status, func.count())
+        .where(InboxMessage.status.in_((PENDING, FAILED)))
+        .group_by(InboxMessage.status))).all())
+    return {PENDING: counts.get(PENDING, 0), FAILED: counts.get(FAILED, 0)}
 
 
 class Inbox:

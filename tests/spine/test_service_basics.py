@@ -26,7 +26,8 @@ async def test_health_reports_database_ok(client: TestClient) -> None:
     """Test that /healthz answers 200 with the database reachable."""
     response = await client.get("/healthz")
     assert response.status == HTTPStatus.OK
-    assert await response.json() == {"status": "ok", "database": "ok"}
+    assert await response.json() == {"status": "ok", "database": "ok",
+                                     "inbox": {"pending": 0, "failed": 0}}
 
 
 async def test_unmigrated_database_refuses_to_start(settings: Settings, tmp_path: Path) -> None:
