@@ -88,6 +88,9 @@ def _pseudonymizer(value: str) -> Pseudonymizer:
             raise KeyConfigError(
                 "HELPLINE_PSEUDONYM_KEYS must be comma-separated 'version:base64key' pairs"
             ) from exc
+        if number < 1:  # retention marks a contact whose link it cut with version 0
+            raise KeyConfigError(
+                f"HELPLINE_PSEUDONYM_KEYS: key version {number} must be 1 or more")
         if len(key) < MIN_PSEUDONYM_KEY_BYTES:
             raise KeyConfigError(
                 f"HELPLINE_PSEUDONYM_KEYS: key version {number} is shorter than 32 bytes"

@@ -42,6 +42,15 @@ def test_malformed_keys_are_named(tmp_path: Path, variable: str) -> None:
         load_keys(settings)
 
 
+def test_a_pseudonym_key_version_below_one_is_refused(tmp_path: Path) -> None:
+    """Test that version 0, which marks a contact whose link retention cut, is no key's."""
+    settings = Settings(env="production", var_dir=tmp_path,
+                        encryption_keys=generate_encryption_key(),
+                        pseudonym_keys=generate_pseudonym_key(0))
+    with pytest.raises(KeyConfigError, match="key version 0 must be 1 or more"):
+        load_keys(settings)
+
+
 def test_development_keys_are_generated_once_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
