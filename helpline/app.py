@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline import appkeys
@@ -209,15 +210,16 @@ def _provider(given: Provider | None):
 
 def _register_jobs(runner: JobRunner, *, flow_timer: Handler, alerts: AlertService,
                    retention: RetentionSettings) -> None:
-    async def purge_and_reschedule(session: AsyncSession, job: Job, now: datetime) -> None:
-        job.key = None  # free the key so that the next run can be scheduled under it
-        await session.flush()
-        await close_inactive(session, policy=retention, now=now)
-        await purge(session, policy=retention, now=now)
-        await schedule_next(session, policy=retention, now=now)
+    async def purge_and_reschedule(db: Database, job_id: int, now: datetime) -> None:
+        await close_inactive(db, policy=retention, now=now)
+        await purge(db, policy=retention, now=now)
+        async with db.transaction() as session:
+            # Free the key, so that the next run can be scheduled under it.
+            await session.execute(update(Job).where(Job.id == job_id).values(key=None))
+            await schedule_next(session, policy=retention, now=now)
 
     runner.register(FLOW_TIMER, flow_timer)
-    runner.register(PURGE_JOB, purge_and_reschedule)
+    runner.register_own_transactions(PURGE_JOB, purge_and_reschedule)
     runner.register(ALERT_STEP, alerts.on_step)
     runner.register(REPLY_CHECK, alerts.on_reply_check)
     runner.register(TARGET_CHECK, alerts.on_target_check)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -45,6 +45,14 @@ class Base(DeclarativeBase):
     """Base class of every table."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def partial_index(name: str, *columns: str, where: str) -> Index:
+    """Return an index of only the rows ``where`` holds (SQL both databases read alike).
+
+    A query uses it only if its own WHERE has that condition too, written the same way.
+    """
+    return Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
 
 
 class UTCDateTime(TypeDecorator[datetime]):

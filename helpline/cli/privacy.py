@@ -38,9 +38,9 @@ def run_purge(args: argparse.Namespace) -> int:
 
     async def go() -> list[str]:
         now = SystemClock().now()
-        async with database(settings) as db, db.transaction() as session:
-            closed = await close_inactive(session, policy=settings.retention, now=now)
-            report = await purge(session, policy=settings.retention, now=now, actor="cli")
+        async with database(settings) as db:
+            closed = await close_inactive(db, policy=settings.retention, now=now)
+            report = await purge(db, policy=settings.retention, now=now, actor="cli")
         return [f"inactive conversations closed: {closed}", *report.lines()]
 
     print("\n".join(asyncio.run(go())))

@@ -18,6 +18,8 @@ from helpline.jobs.models import Job
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Job, datetime], Awaitable[None]]
+# A job that runs transactions of its own (long work in short steps): database, job id, now.
+OwnTransactions = Callable[[Database, int, datetime], Awaitable[None]]
 
 
 class JobRunner:
@@ -29,6 +31,7 @@ class JobRunner:
         self._db = db
         self._clock = clock
         self._handlers: dict[str, Handler] = {}
+        self._own_transactions: dict[str, OwnTransactions] = {}
         self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
         self._batch = batch_size
@@ -37,8 +40,17 @@ class JobRunner:
         self.wakeup = asyncio.Event()
 
     def register(self, kind: str, handler: Handler) -> None:
-        """Run ``handler`` for jobs of ``kind``."""
+        """Run ``handler`` for jobs of ``kind``, in the transaction that marks the job done."""
         self._handlers[kind] = handler
+
+    def register_own_transactions(self, kind: str, handler: OwnTransactions) -> None:
+        """Run ``handler`` for jobs of ``kind`` outside any transaction; it opens its own.
+
+        For long work done in short transactions, so that nothing waits for all of it.
+        The job is marked done afterwards; if the process dies first, it runs again once
+        its lease runs out, so the work must be safe to repeat.
+        """
+        self._own_transactions[kind] = handler
 
     async def run(self) -> None:
         """Fire due jobs until cancelled."""
@@ -77,14 +89,22 @@ class JobRunner:
                 )).scalar_one()
                 if job.done_at is not None:
                     return  # another process finished it after our lease ran out
-                handler = self._handlers.get(job.kind)
-                if handler is None:
-                    job.done_at, job.outcome, job.last_error = now, "failed", "no handler"
-                    log.error("job %s of unknown kind %s dropped", job.id, job.kind)
-                    return
-                await handler(session, job, now)
-                job.done_at, job.outcome, job.key = now, "done", None
-            log.info("job %s %s done", job_id, job.kind)
+                kind = job.kind
+                own = self._own_transactions.get(kind)
+                if own is None:
+                    handler = self._handlers.get(kind)
+                    if handler is None:
+                        job.done_at, job.outcome, job.last_error = now, "failed", "no handler"
+                        log.error("job %s of unknown kind %s dropped", job.id, kind)
+                        return
+                    await handler(session, job, now)
+                    job.done_at, job.outcome, job.key = now, "done", None
+            if own is not None:  # still leased to us meanwhile
+                await own(self._db, job_id, now)
+                async with self._db.transaction() as session:
+                    await session.execute(update(Job).where(Job.id == job_id)
+                                          .values(done_at=now, outcome="done", key=None))
+            log.info("job %s %s done", job_id, kind)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from helpline.db import Base, BigId, UTCDateTime
+from helpline.db import Base, BigId, UTCDateTime, partial_index
 
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
 
@@ -19,6 +19,8 @@ class OutboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("provider_sid", name="uq_outbox_provider_sid"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
+        partial_index("ix_outbox_with_content", "created_at",
+                      where="to_enc IS NOT NULL OR body_enc IS NOT NULL"),  # for retention
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -63,10 +63,9 @@ async def test_whole_service_logs_no_number_and_no_text(
                                  user=user, text=TEXTS[3], now=texter.clock.now())
     await texter.received()
     texter.clock.advance(days=400)
-    async with app[appkeys.DB].transaction() as session:
-        await close_inactive(session, policy=app[appkeys.SETTINGS].retention,
-                             now=texter.clock.now())
-        await purge(session, policy=app[appkeys.SETTINGS].retention, now=texter.clock.now())
+    await close_inactive(app[appkeys.DB], policy=app[appkeys.SETTINGS].retention,
+                         now=texter.clock.now())
+    await purge(app[appkeys.DB], policy=app[appkeys.SETTINGS].retention, now=texter.clock.now())
     logged = every_logger_at_debug.text + "\n".join(every_logger_at_debug.messages)
     assert len(logged) > 10_000  # DEBUG really was on everywhere
     texts = [t for t in TEXTS if len(t) > 2]  # "no" is inside too many words to search for

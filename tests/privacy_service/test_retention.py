@@ -21,18 +21,16 @@ DAY = timedelta(days=1)
 async def run_purge(client: TestClient) -> dict[str, int]:
     """Purge at the app's current time and return the counts."""
     app = client.app
-    async with app[appkeys.DB].transaction() as session:
-        report = await purge(session, policy=app[appkeys.SETTINGS].retention,
-                             now=app[appkeys.CLOCK].now())
+    report = await purge(app[appkeys.DB], policy=app[appkeys.SETTINGS].retention,
+                         now=app[appkeys.CLOCK].now())
     return vars(report)
 
 
 async def close_inactive_now(client: TestClient) -> int:
     """Close inactive conversations at the app's current time."""
     app = client.app
-    async with app[appkeys.DB].transaction() as session:
-        return await close_inactive(session, policy=app[appkeys.SETTINGS].retention,
-                                    now=app[appkeys.CLOCK].now())
+    return await close_inactive(app[appkeys.DB], policy=app[appkeys.SETTINGS].retention,
+                                now=app[appkeys.CLOCK].now())
 
 
 async def stats(client: TestClient) -> object:

@@ -1,0 +1,110 @@
+"""A purge works in short batches, each through an index of only the rows left to purge."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import event, select
+
+from helpline import appkeys
+from helpline.conversations.models import Contact, Conversation, Message
+from helpline.outbox.models import OutboxMessage
+from helpline.privacy import retention
+from helpline.privacy.retention import close_inactive, purge
+from tests.conftest import POSTGRES_URL
+from tests.service.helpers import Texter
+
+TEXTERS = [f"+4477009004{n:02d}" for n in range(5)]
+# Tables that grow with every text: a purge must never read them whole.
+GROWING = ("conversations", "messages", "outbox", "contacts", "audit_events", "jobs")
+
+
+async def _five_old_conversations(client: TestClient, texter: Texter) -> int:
+    """Five texters each start a conversation, left to close; then a year passes.
+
+    Return how many conversations closed as inactive.
+    """
+    for number in TEXTERS:
+        other = Texter(client, texter.loopback, texter.clock, number=number)
+        await other.send("hi")
+        await other.send("yes")
+    texter.clock.advance(days=15)
+    app = client.app
+    closed = await close_inactive(app[appkeys.DB], policy=app[appkeys.SETTINGS].retention,
+                                  now=app[appkeys.CLOCK].now())
+    texter.clock.advance(days=400)
+    return closed
+
+
+async def _purge_all(client: TestClient) -> dict[str, int]:
+    app = client.app
+    return vars(await purge(app[appkeys.DB], policy=app[appkeys.SETTINGS].retention,
+                            now=app[appkeys.CLOCK].now()))
+
+
+async def test_a_purge_in_small_batches_removes_everything(
+        client: TestClient, texter: Texter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test that batches smaller than the work still purge every row, counted once."""
+    monkeypatch.setattr(retention, "BATCH", 2)
+    monkeypatch.setattr(retention, "CONVERSATION_BATCH", 2)
+    assert await _five_old_conversations(client, texter) == 5
+    report = await _purge_all(client)
+    assert report["message_bodies"] > 10 and report["outbox_contents"] > 5
+    assert report["reply_addresses"] == report["pseudonym_links"] == 5
+    async with client.app[appkeys.DB].reader() as session:
+        bodies = set((await session.execute(select(Message.body_enc))).scalars())
+        outbox = set((await session.execute(select(OutboxMessage.to_enc))).scalars())
+        addresses = set((await session.execute(select(Contact.address_enc))).scalars())
+        unpurged = (await session.execute(select(Conversation.id).where(
+            Conversation.purged_at.is_(None)))).scalars().all()
+    assert bodies == outbox == addresses == {None}
+    assert unpurged == []
+    assert set((await _purge_all(client)).values()) == {0}
+
+
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="reads SQLite's query plans")
+async def test_no_purge_statement_reads_a_growing_table_whole(client: TestClient,
+                                                              texter: Texter) -> None:
+    """Test that every statement of a purge finds its rows through an index.
+
+    A full scan of a table that grows with every text made each purge cost 610 ms of
+    the event loop on a year of data (tests/bench/bench_purge.py).
+    """
+    await _five_old_conversations(client, texter)
+    statements: list[tuple[str, tuple]] = []
+    engine = client.app[appkeys.DB].engine.sync_engine
+
+    def record(_conn, _cursor, sql, parameters, _context, _many) -> None:
+        statements.append((sql, tuple(parameters)))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        app = client.app
+        await close_inactive(app[appkeys.DB], policy=app[appkeys.SETTINGS].retention,
+                             now=app[appkeys.CLOCK].now())
+        await _purge_all(client)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    path = client.app[appkeys.DB].path or ""
+    plans = sqlite3.connect(path)
+    plans.execute("ATTACH DATABASE ? AS inbox", (retention_inbox_path(path),))
+    full_scan = re.compile(rf"\bSCAN ({'|'.join(GROWING)})\b")  # even of a whole index
+    checked = 0
+    for sql, parameters in statements:
+        if not re.match(r"\s*(SELECT|UPDATE|DELETE)", sql):
+            continue
+        plan = [row[3] for row in plans.execute(f"EXPLAIN QUERY PLAN {sql}", parameters)]
+        assert not [step for step in plan if full_scan.search(step)], (sql, plan)
+        checked += 1
+    plans.close()
+    assert checked >= 12
+
+
+def retention_inbox_path(path: str) -> str:
+    """Return the inbox file beside the main SQLite file."""
+    from helpline.db import inbox_path
+
+    return inbox_path(path)
