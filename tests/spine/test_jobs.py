@@ -132,3 +132,31 @@ async def test_job_of_unknown_kind_is_dropped_loudly(db: Database, clock: Frozen
     async with db.reader() as session:
         job = (await session.execute(select(Job))).scalar_one()
     assert (job.outcome, job.last_error) == ("failed", "no handler")
+
+
+async def test_a_job_with_transactions_of_its_own_runs_outside_the_jobs(
+        db: Database, clock: FrozenClock) -> None:
+    """Test that such a job commits its own work, is retried on failure, then marked done."""
+    failures = [RuntimeError("first try fails")]
+
+    async def work(database: Database, job_id: int, now: datetime) -> None:
+        async with database.transaction() as session:  # not nested in the job's
+            await jobs.schedule(session, kind="other", due_at=now + _td(3600), now=now,
+                                key=f"made-by-{job_id}-{len(failures)}")
+        if failures:
+            raise failures.pop()
+
+    runner = JobRunner(db=db, clock=clock, retry_seconds=10)
+    runner.register_own_transactions("test", work)
+    await schedule(db, clock, 0)
+    await runner.run_once()
+    async with db.reader() as session:
+        job = (await session.execute(select(Job).where(Job.kind == "test"))).scalar_one()
+        made = (await session.execute(select(Job.key).where(Job.kind == "other"))).scalars()
+        assert (job.done_at, job.last_error) == (None, "RuntimeError")
+        assert list(made) == [f"made-by-{job.id}-1"]  # kept: the job's failure undid nothing
+    clock.advance(60)
+    await runner.run_once()
+    async with db.reader() as session:
+        job = (await session.execute(select(Job).where(Job.kind == "test"))).scalar_one()
+    assert (job.outcome, job.attempts) == ("done", 2)
