@@ -167,6 +167,10 @@ class ConversationService:
             session, insert(MESSAGES).returning(MESSAGES.c.id),
             {"conversation_id": conversation.id, "direction": "out", "author": author,
              "body_enc": self.cipher.encrypt(text), "created_at": now})).scalar_one()
+        if conversation.purged_at is not None:
+            # Content in a conversation retention already emptied (a volunteer writing
+            # after it closed): purge it again once its time comes.
+            conversation.purged_at = None
         if address is None and contact.address_enc is not None:
             address = parse_address(self.cipher.decrypt(contact.address_enc))
         if contact.opted_out_at is None and address is not None:

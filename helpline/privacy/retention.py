@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, exists, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.expression import Executable
 
 from helpline.audit import service as audit
 from helpline.audit.models import AuditEvent
@@ -60,10 +59,9 @@ class PurgeReport:
 async def close_inactive(db: Database, *, policy: RetentionSettings, now: datetime) -> int:
     """Close conversations nobody has touched for a while; return how many."""
     cutoff = now - timedelta(days=policy.close_inactive_days)
-    closed = await _in_batches(db, lambda: update(Conversation).where(
-        Conversation.id.in_(select(Conversation.id).where(
-            Conversation.closed_at.is_(None), Conversation.updated_at < cutoff).limit(BATCH)))
-        .values(status="closed", closed_at=now))
+    closed = await _in_batches(
+        db, Conversation, [Conversation.closed_at.is_(None), Conversation.updated_at < cutoff],
+        values={"status": "closed", "closed_at": now})
     if closed:
         async with db.transaction() as session:
             audit.record(session, at=now, actor="system",
@@ -87,40 +85,28 @@ async def purge(db: Database, *, policy: RetentionSettings, now: datetime,
     await _purge_closed_conversations(db, report, closed_before=days(policy.bodies_days),
                                       now=now)
     finished = OutboxMessage.status.not_in((PENDING, SENDING))
-    report.outbox_contents = await _in_batches(db, lambda: update(OutboxMessage).where(
-        OutboxMessage.id.in_(select(OutboxMessage.id).where(
-            or_(OutboxMessage.to_enc.is_not(None), OutboxMessage.body_enc.is_not(None)),
-            OutboxMessage.created_at < days(policy.reply_address_days), finished)
-            .limit(BATCH)))
-        .values(to_enc=None, body_enc=None))
+    report.outbox_contents = await _in_batches(db, OutboxMessage, [
+        or_(OutboxMessage.to_enc.is_not(None), OutboxMessage.body_enc.is_not(None)),
+        OutboxMessage.created_at < days(policy.reply_address_days), finished],
+        values={"to_enc": None, "body_enc": None})
     open_conversation = exists().where(Conversation.contact_id == Contact.id,
                                        Conversation.closed_at.is_(None))
-    report.reply_addresses = await _in_batches(db, lambda: update(Contact).where(
-        Contact.id.in_(select(Contact.id).where(
-            Contact.address_enc.is_not(None),
-            Contact.last_seen_at < days(policy.reply_address_days), ~open_conversation)
-            .limit(BATCH)))
-        .values(address_enc=None))
+    report.reply_addresses = await _in_batches(db, Contact, [
+        Contact.address_enc.is_not(None), Contact.last_seen_at < days(policy.reply_address_days),
+        ~open_conversation], values={"address_enc": None})
     report.pseudonym_links = await _cut_links_in_batches(db, where=and_(
         Contact.pseudonym_version > literal_column("0"),  # as ix_contacts_linked says
         Contact.last_seen_at < days(policy.pseudonym_link_days),
         ~open_conversation))
-    report.failed_inbox_messages = await _in_batches(db, lambda: update(InboxMessage).where(
-        InboxMessage.id.in_(select(InboxMessage.id).where(
-            InboxMessage.status == INBOX_FAILED,
-            InboxMessage.received_at < days(policy.bodies_days),
-            or_(InboxMessage.body_enc.is_not(None), InboxMessage.sender_key.is_not(None)))
-            .limit(BATCH)))
-        .values(body_enc=None, address_enc=None, sender_key=None))
-    report.filed_inbox_rows = await _in_batches(db, lambda: delete(InboxMessage).where(
-        InboxMessage.id.in_(select(InboxMessage.id).where(
-            InboxMessage.status == INBOX_DONE, InboxMessage.processed_at < now - FILED_INBOX_KEPT)
-            .limit(BATCH))))
-    report.audit_events = await _in_batches(db, lambda: delete(AuditEvent).where(
-        AuditEvent.id.in_(select(AuditEvent.id).where(AuditEvent.at < days(policy.audit_days))
-                          .limit(BATCH))))
-    report.finished_jobs = await _in_batches(db, lambda: delete(Job).where(
-        Job.id.in_(select(Job.id).where(Job.done_at < days(policy.bodies_days)).limit(BATCH))))
+    report.failed_inbox_messages = await _in_batches(db, InboxMessage, [
+        InboxMessage.status == INBOX_FAILED, InboxMessage.received_at < days(policy.bodies_days),
+        or_(InboxMessage.body_enc.is_not(None), InboxMessage.sender_key.is_not(None))],
+        values={"body_enc": None, "address_enc": None, "sender_key": None})
+    report.filed_inbox_rows = await _in_batches(db, InboxMessage, [
+        InboxMessage.status == INBOX_DONE, InboxMessage.processed_at < now - FILED_INBOX_KEPT])
+    report.audit_events = await _in_batches(db, AuditEvent, [
+        AuditEvent.at < days(policy.audit_days)])
+    report.finished_jobs = await _in_batches(db, Job, [Job.done_at < days(policy.bodies_days)])
     async with db.transaction() as session:
         audit.record(session, at=now, actor=actor, action="retention.purged", **asdict(report))
     log.info("retention purge: %s", ", ".join(report.lines()))
@@ -146,23 +132,33 @@ async def _purge_closed_conversations(db: Database, report: PurgeReport, *,
                     update(Conversation)
                     .where(Conversation.id.in_(ids), Conversation.answers_enc.is_not(None))
                     .values(answers_enc=None)))
-                await session.execute(update(Conversation).where(Conversation.id.in_(ids))
-                                      .values(purged_at=now))
+                await session.execute(update(Conversation).where(
+                    Conversation.id.in_(ids), Conversation.purged_at.is_(None))
+                    .values(purged_at=now))
         if len(ids) < CONVERSATION_BATCH:
             return
         await asyncio.sleep(0)
 
 
-async def _in_batches(db: Database, statement: Callable[[], Executable]) -> int:
-    """Run ``statement()`` (changing at most ``BATCH`` rows) until it changes fewer; count.
+async def _in_batches(db: Database, model: Any, conditions: list[Any], *,
+                      values: dict[str, Any] | None = None) -> int:
+    """Update (or, without ``values``, delete) ``model``'s rows matching ``conditions``.
 
-    Each run is a transaction of its own, and the loop runs other tasks in between.
+    ``BATCH`` rows at a time, each batch a transaction of its own, the loop running other
+    tasks in between; return how many. The conditions are repeated outside the batch's
+    subquery: on PostgreSQL a row that changed while the statement waited for its lock
+    (a texter came back; a person retried a text) is checked again against them, and
+    left alone if it no longer matches.
     """
     total = 0
     while True:
+        chosen = model.id.in_(select(model.id).where(*conditions).limit(BATCH)
+                              .scalar_subquery())
+        statement = (update(model).where(chosen, *conditions).values(**values)
+                     if values is not None else delete(model).where(chosen, *conditions))
         async with db.transaction() as session:
             changed = _count(await session.execute(
-                statement().execution_options(synchronize_session=False)))
+                statement.execution_options(synchronize_session=False)))
         total += changed
         if changed < BATCH:
             return total
@@ -188,12 +184,16 @@ async def cut_links(session: AsyncSession, *, where: object, limit: int | None =
     ids = list((await session.execute(
         select(Contact.id).where(where, ~Contact.pseudonym.startswith(CUT)).limit(limit)
     )).scalars())
+    cut = 0
     for contact_id in ids:
-        await session.execute(
-            update(Contact).where(Contact.id == contact_id)
+        # ``where`` again: on PostgreSQL the contact may have texted since it was chosen.
+        cut += _count(await session.execute(
+            update(Contact).where(Contact.id == contact_id, where,
+                                  ~Contact.pseudonym.startswith(CUT))
             .values(pseudonym=CUT + secrets.token_hex(24), pseudonym_version=0,
-                    address_enc=None))
-    return len(ids)
+                    address_enc=None)
+            .execution_options(synchronize_session=False)))
+    return cut
 
 
 async def schedule_next(session: AsyncSession, *, policy: RetentionSettings,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
 from helpline import appkeys
 from helpline.conversations.models import Contact, Conversation, Message
@@ -108,3 +109,58 @@ def retention_inbox_path(path: str) -> str:
     from helpline.db import inbox_path
 
     return inbox_path(path)
+
+
+async def test_content_written_after_a_purge_is_purged_in_its_turn(client: TestClient,
+                                                                   texter: Texter) -> None:
+    """Test that a reply written into an emptied, closed conversation is purged later too."""
+    app = client.app
+    assert await _five_old_conversations(client, texter) == 5
+    await _purge_all(client)
+    async with app[appkeys.DB].transaction() as session:
+        conversation = (await session.execute(select(Conversation).limit(1))).scalar_one()
+        contact = await session.get_one(Contact, conversation.contact_id)
+        await app[appkeys.CONVERSATIONS].reply(
+            session, conversation=conversation, contact=contact, text="a late reply",
+            author="volunteer", now=app[appkeys.CLOCK].now())
+    texter.clock.advance(days=31)
+    assert (await _purge_all(client))["message_bodies"] == 1
+    async with app[appkeys.DB].reader() as session:
+        bodies = set((await session.execute(select(Message.body_enc))).scalars())
+    assert bodies == {None}
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="PostgreSQL's row locks")
+@pytest.mark.parametrize("table", ["conversations", "contacts"])
+async def test_a_row_touched_while_the_purge_waits_for_it_is_left_alone(
+        client: TestClient, texter: Texter, table: str) -> None:
+    """Test that a texter coming back during a purge keeps their conversation and address.
+
+    The purge chooses its rows in a subquery; a row changed meanwhile must be checked
+    again against the purge's conditions, not only against the chosen ids.
+    """
+    app = client.app
+    await texter.send("hi")
+    texter.clock.advance(days=15 if table == "conversations" else 400)
+    db, now = app[appkeys.DB], app[appkeys.CLOCK].now()
+    if table == "contacts":
+        assert await close_inactive(db, policy=app[appkeys.SETTINGS].retention, now=now) == 1
+    model = Conversation if table == "conversations" else Contact
+    touched = {"updated_at": now} if table == "conversations" else {"last_seen_at": now}
+    async with db.engine.connect() as other:
+        returning = await other.begin()  # the texter's text being filed
+        await other.execute(update(model.__table__).values(**touched))
+        work = (close_inactive(db, policy=app[appkeys.SETTINGS].retention, now=now)
+                if table == "conversations" else _purge_all(client))
+        purging = asyncio.create_task(work)
+        await asyncio.sleep(0.3)
+        assert not purging.done()  # waiting for the row
+        await returning.commit()
+    await asyncio.wait_for(purging, 10)
+    async with db.reader() as session:
+        conversation = (await session.execute(select(Conversation))).scalar_one()
+        contact = (await session.execute(select(Contact))).scalar_one()
+    if table == "conversations":
+        assert conversation.closed_at is None
+    else:
+        assert contact.address_enc is not None
