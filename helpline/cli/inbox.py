@@ -46,7 +46,7 @@ def run_show(args: argparse.Namespace) -> int:
                        InboxMessage.attempts, InboxMessage.last_error,
                        InboxMessage.body_enc.is_not(None).label("kept"))
                 .where(InboxMessage.status == FAILED).order_by(InboxMessage.id))).all()
-        lines = [f"pending: {counts[PENDING]}", f"failed: {counts[FAILED]}"]
+        lines = [f"pending: {counts[PENDING]}", f"failed, content kept: {counts[FAILED]}"]
         lines += [f"{row.id}  received {row.received_at:%Y-%m-%d %H:%M:%S}  "
                   f"{'URGENT' if row.urgent else 'ordinary'}  attempts={row.attempts}  "
                   f"error={row.last_error or '-'}"

@@ -28,7 +28,8 @@ class RecentSenders:
     held in memory, in clear or as anything that could be tried against a list of
     numbers; what is held is what the inbox row holds anyway. An entry lasts ``seconds``
     from when it was made (a burst of texts, not a relationship), then goes at the next
-    ``put`` or ``forget_expired``, whichever comes first; beyond ``size`` the oldest go.
+    ``put`` or ``forget_expired`` (the inbox's writer calls it after every commit, and
+    every minute when idle); beyond ``size`` the oldest go.
     """
 
     def __init__(self, *, seconds: float = 600.0, size: int = 10_000,

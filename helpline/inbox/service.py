@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.db import Database, DriverStatement, insert_for, insert_in
@@ -45,10 +45,14 @@ class _Waiting:
 
 
 async def waiting_counts(session: AsyncSession) -> dict[str, int]:
-    """Return how many texts are ``pending`` (to be filed) and ``failed`` (kept for a person)."""
+    """Return how many texts are ``pending`` (to be filed) and ``failed`` (kept for a person).
+
+    A failed text whose content retention has deleted is not counted: nobody can act on it.
+    """
     counts = dict((await session.execute(
         select(InboxMessage.status, func.count())
-        .where(InboxMessage.status.in_((PENDING, FAILED)))
+        .where(or_(InboxMessage.status == PENDING,
+                   and_(InboxMessage.status == FAILED, InboxMessage.body_enc.is_not(None))))
         .group_by(InboxMessage.status))).all())
     return {PENDING: counts.get(PENDING, 0), FAILED: counts.get(FAILED, 0)}
 
@@ -116,6 +120,7 @@ class Inbox:
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
                 await self._commit(db, batch)
+            self._senders.forget_expired()  # a hit renews nothing, so a busy line sweeps too
             self._settled.set()
 
     async def _gather(self) -> None:

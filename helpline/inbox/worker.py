@@ -91,8 +91,8 @@ class InboxWorker:
 
         Every earlier text of an urgent sender comes too: it must be filed first. An
         ordinary text waits while an earlier one of its sender is being filed under another
-        worker's lease, so that a text being filed is never overtaken by the next (one
-        waiting for its retry is: it must not hold back what follows).
+        worker's lease, so that no ordinary text overtakes one being filed (an urgent one
+        does, and one waiting for its retry is overtaken: neither may hold back the rest).
         """
         now = self._clock.now()
         due = [InboxMessage.status == PENDING,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from dataclasses import asdict, dataclass
@@ -81,36 +82,54 @@ async def purge(db: Database, *, policy: RetentionSettings, now: datetime,
     lock for long.
     """
     report = PurgeReport()
+    try:
+        await _purge_steps(db, report, policy=policy, now=now)
+    except BaseException:
+        # What was deleted before the fault is accounted for too; the next run goes on.
+        with contextlib.suppress(Exception):
+            async with db.transaction() as session:
+                audit.record(session, at=now, actor=actor, action="retention.purged",
+                             complete=False, **asdict(report))
+        raise
+    async with db.transaction() as session:
+        audit.record(session, at=now, actor=actor, action="retention.purged", complete=True,
+                     **asdict(report))
+    log.info("retention purge: %s", ", ".join(report.lines()))
+    return report
+
+
+async def _purge_steps(db: Database, report: PurgeReport, *, policy: RetentionSettings,
+                       now: datetime) -> None:
+    """Purge each kind of content in turn, counting into ``report`` batch by batch."""
     days = lambda n: now - timedelta(days=n)  # noqa: E731
     await _purge_closed_conversations(db, report, closed_before=days(policy.bodies_days),
                                       now=now)
     finished = OutboxMessage.status.not_in((PENDING, SENDING))
-    report.outbox_contents = await _in_batches(db, OutboxMessage, [
+    await _in_batches(db, OutboxMessage, [
         or_(OutboxMessage.to_enc.is_not(None), OutboxMessage.body_enc.is_not(None)),
         OutboxMessage.created_at < days(policy.reply_address_days), finished],
-        values={"to_enc": None, "body_enc": None})
+        values={"to_enc": None, "body_enc": None}, into=(report, "outbox_contents"))
     open_conversation = exists().where(Conversation.contact_id == Contact.id,
                                        Conversation.closed_at.is_(None))
-    report.reply_addresses = await _in_batches(db, Contact, [
+    await _in_batches(db, Contact, [
         Contact.address_enc.is_not(None), Contact.last_seen_at < days(policy.reply_address_days),
-        ~open_conversation], values={"address_enc": None})
-    report.pseudonym_links = await _cut_links_in_batches(db, where=and_(
+        ~open_conversation], values={"address_enc": None}, into=(report, "reply_addresses"))
+    await _cut_links_in_batches(db, report, where=and_(
         Contact.pseudonym_version > literal_column("0"),  # as ix_contacts_linked says
         Contact.last_seen_at < days(policy.pseudonym_link_days),
         ~open_conversation))
-    report.failed_inbox_messages = await _in_batches(db, InboxMessage, [
+    await _in_batches(db, InboxMessage, [
         InboxMessage.status == INBOX_FAILED, InboxMessage.received_at < days(policy.bodies_days),
         or_(InboxMessage.body_enc.is_not(None), InboxMessage.sender_key.is_not(None))],
-        values={"body_enc": None, "address_enc": None, "sender_key": None})
-    report.filed_inbox_rows = await _in_batches(db, InboxMessage, [
-        InboxMessage.status == INBOX_DONE, InboxMessage.processed_at < now - FILED_INBOX_KEPT])
-    report.audit_events = await _in_batches(db, AuditEvent, [
-        AuditEvent.at < days(policy.audit_days)])
-    report.finished_jobs = await _in_batches(db, Job, [Job.done_at < days(policy.bodies_days)])
-    async with db.transaction() as session:
-        audit.record(session, at=now, actor=actor, action="retention.purged", **asdict(report))
-    log.info("retention purge: %s", ", ".join(report.lines()))
-    return report
+        values={"body_enc": None, "address_enc": None, "sender_key": None},
+        into=(report, "failed_inbox_messages"))
+    await _in_batches(db, InboxMessage, [
+        InboxMessage.status == INBOX_DONE, InboxMessage.processed_at < now - FILED_INBOX_KEPT],
+        into=(report, "filed_inbox_rows"))
+    await _in_batches(db, AuditEvent, [AuditEvent.at < days(policy.audit_days)],
+                      into=(report, "audit_events"))
+    await _in_batches(db, Job, [Job.done_at < days(policy.bodies_days)],
+                      into=(report, "finished_jobs"))
 
 
 async def _purge_closed_conversations(db: Database, report: PurgeReport, *,
@@ -141,14 +160,16 @@ async def _purge_closed_conversations(db: Database, report: PurgeReport, *,
 
 
 async def _in_batches(db: Database, model: Any, conditions: list[Any], *,
-                      values: dict[str, Any] | None = None) -> int:
+                      values: dict[str, Any] | None = None,
+                      into: tuple[PurgeReport, str] | None = None) -> int:
     """Update (or, without ``values``, delete) ``model``'s rows matching ``conditions``.
 
     ``BATCH`` rows at a time, each batch a transaction of its own, the loop running other
     tasks in between; return how many. The conditions are repeated outside the batch's
     subquery: on PostgreSQL a row that changed while the statement waited for its lock
     (a texter came back; a person retried a text) is checked again against them, and
-    left alone if it no longer matches.
+    left alone if it no longer matches. ``into``: a report and its field, counted after
+    every batch.
     """
     total = 0
     while True:
@@ -160,19 +181,20 @@ async def _in_batches(db: Database, model: Any, conditions: list[Any], *,
             changed = _count(await session.execute(
                 statement.execution_options(synchronize_session=False)))
         total += changed
+        if into is not None:
+            setattr(into[0], into[1], getattr(into[0], into[1]) + changed)
         if changed < BATCH:
             return total
         await asyncio.sleep(0)
 
 
-async def _cut_links_in_batches(db: Database, *, where: object) -> int:
-    total = 0
+async def _cut_links_in_batches(db: Database, report: PurgeReport, *, where: object) -> None:
     while True:
         async with db.transaction() as session:
             cut = await cut_links(session, where=where, limit=BATCH)
-        total += cut
+        report.pseudonym_links += cut
         if cut < BATCH:
-            return total
+            return
         await asyncio.sleep(0)
 
 

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event, select, update
 
 from helpline import appkeys
+from helpline.audit.models import AuditEvent
 from helpline.conversations.models import Contact, Conversation, Message
 from helpline.outbox.models import OutboxMessage
 from helpline.privacy import retention
@@ -164,3 +165,21 @@ async def test_a_row_touched_while_the_purge_waits_for_it_is_left_alone(
         assert conversation.closed_at is None
     else:
         assert contact.address_enc is not None
+
+
+async def test_a_purge_that_fails_part_way_still_audits_what_it_deleted(
+        client: TestClient, texter: Texter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test that a fault after some batches leaves an audit record of those, marked so."""
+    assert await _five_old_conversations(client, texter) == 5
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(retention, "_cut_links_in_batches", broken)
+    with pytest.raises(ConnectionError):
+        await _purge_all(client)
+    async with client.app[appkeys.DB].reader() as session:
+        details = (await session.execute(select(AuditEvent.details).where(
+            AuditEvent.action == "retention.purged"))).scalar_one()
+    assert details["complete"] is False
+    assert details["message_bodies"] > 0 and details["pseudonym_links"] == 0

@@ -14,6 +14,7 @@ from helpline.cli import main
 from helpline.clock import FrozenClock
 from helpline.conversations.models import Message
 from helpline.inbox.models import InboxMessage
+from helpline.privacy.retention import purge
 from helpline.settings import Settings
 from tests.conftest import TEXTER, TwilioWebhooks
 
@@ -65,7 +66,7 @@ async def test_a_person_sees_a_failed_text_and_hands_it_back(
 
     assert await asyncio.to_thread(main, ["inbox", "show"]) == 0
     shown = capsys.readouterr().out
-    assert "failed: 1" in shown
+    assert "failed, content kept: 1" in shown
     assert f"{inbox_id}  received" in shown and "URGENT" in shown
     assert "ConnectionError" in shown
     assert TEXT not in shown and TEXTER[-6:] not in shown
@@ -85,5 +86,16 @@ async def test_a_person_sees_a_failed_text_and_hands_it_back(
             Message.direction == "in"))).scalars().all()
     assert status == "done"
     assert [cipher.decrypt(b) for b in bodies] == [TEXT]
+    response = await twilio.client.get("/healthz")
+    assert (await response.json())["status"] == "ok"
+
+
+async def test_a_failed_text_retention_emptied_needs_no_attention(
+        twilio: TwilioWebhooks, clock: FrozenClock) -> None:
+    """Test that health stops asking for attention once retention deleted the content."""
+    await _fail_to_file(twilio, clock)
+    clock.advance(days=31)
+    app = twilio.client.app
+    await purge(app[appkeys.DB], policy=app[appkeys.SETTINGS].retention, now=clock.now())
     response = await twilio.client.get("/healthz")
     assert (await response.json())["status"] == "ok"

@@ -99,3 +99,16 @@ async def test_a_texters_next_text_reuses_their_address_token(twilio: TwilioWebh
     assert rows[0] == rows[1]
     assert rows[2].address_enc != rows[0].address_enc
     assert rows[2].sender_key != rows[0].sender_key
+
+
+async def test_a_busy_writer_sweeps_the_recent_senders_too(twilio: TwilioWebhooks) -> None:
+    """Test that texts from a sender still remembered let another's expired entry go."""
+    inbox = twilio.client.app[appkeys.INBOX]
+    ticks = Ticks()
+    inbox._senders = RecentSenders(seconds=600, clock=ticks)
+    await twilio.sms("hello", sender="+447700900001", process=False)
+    ticks.now = 300
+    await twilio.sms("hi", sender="+447700900002", process=False)
+    ticks.now = 601
+    await twilio.sms("still there?", sender="+447700900002", process=False)  # a hit
+    assert len(inbox._senders) == 1
