@@ -32,6 +32,7 @@ class JobRunner:
         self._clock = clock
         self._handlers: dict[str, Handler] = {}
         self._own_transactions: dict[str, OwnTransactions] = {}
+        self._own_leases: dict[str, timedelta] = {}
         self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
         self._batch = batch_size
@@ -43,14 +44,18 @@ class JobRunner:
         """Run ``handler`` for jobs of ``kind``, in the transaction that marks the job done."""
         self._handlers[kind] = handler
 
-    def register_own_transactions(self, kind: str, handler: OwnTransactions) -> None:
+    def register_own_transactions(self, kind: str, handler: OwnTransactions, *,
+                                  lease_seconds: float = 3600.0) -> None:
         """Run ``handler`` for jobs of ``kind`` outside any transaction; it opens its own.
 
         For long work done in short transactions, so that nothing waits for all of it.
-        The job is marked done afterwards; if the process dies first, it runs again once
-        its lease runs out, so the work must be safe to repeat.
+        Such jobs run after the timers claimed with them, leased for ``lease_seconds``
+        (longer than the work, so that no other process starts it again meanwhile). The
+        job is marked done afterwards; if the process dies first, it runs again once its
+        lease runs out, so the work must be safe to repeat.
         """
         self._own_transactions[kind] = handler
+        self._own_leases[kind] = timedelta(seconds=lease_seconds)
 
     async def run(self) -> None:
         """Fire due jobs until cancelled."""
@@ -69,16 +74,18 @@ class JobRunner:
             .with_for_update(skip_locked=True)
         )
         async with self._db.transaction() as session:
-            ids = list((await session.execute(
+            claimed = (await session.execute(
                 update(Job)
                 .where(Job.id.in_(due.scalar_subquery()))
                 .values(claimed_until=now + self._lease, attempts=Job.attempts + 1)
-                .returning(Job.id)
+                .returning(Job.id, Job.kind)
                 .execution_options(synchronize_session=False)
-            )).scalars())
-        for job_id in sorted(ids):
+            )).all()
+        # Timers first (an escalation step must not wait for a purge), long work after.
+        for job_id, _kind in sorted(claimed, key=lambda j: (j.kind in self._own_transactions,
+                                                              j.id)):
             await self._run_one(job_id)
-        return len(ids)
+        return len(claimed)
 
     async def _run_one(self, job_id: int) -> None:
         now = self._clock.now()
@@ -91,7 +98,9 @@ class JobRunner:
                     return  # another process finished it after our lease ran out
                 kind = job.kind
                 own = self._own_transactions.get(kind)
-                if own is None:
+                if own is not None:
+                    job.claimed_until = now + self._own_leases[kind]
+                else:
                     handler = self._handlers.get(kind)
                     if handler is None:
                         job.done_at, job.outcome, job.last_error = now, "failed", "no handler"

@@ -160,3 +160,29 @@ async def test_a_job_with_transactions_of_its_own_runs_outside_the_jobs(
     async with db.reader() as session:
         job = (await session.execute(select(Job).where(Job.kind == "test"))).scalar_one()
     assert (job.outcome, job.attempts) == ("done", 2)
+
+
+async def test_long_work_runs_after_the_timers_under_a_long_lease(
+        db: Database, clock: FrozenClock) -> None:
+    """Test that long work waits for the timers due with it, under a lease of its own.
+
+    The lease outlasts the work, so that no other process starts it again meanwhile.
+    """
+    ran: list[str] = []
+    handler = Recorder()
+
+    async def work(database: Database, job_id: int, now: datetime) -> None:
+        async with database.reader() as session:
+            job = await session.get_one(Job, job_id)
+        assert job.claimed_until is not None
+        assert job.claimed_until >= now + _td(3000)
+        ran.append(f"long work after {len(handler.calls)} timer")
+
+    runner = JobRunner(db=db, clock=clock, retry_seconds=10)
+    runner.register("test", handler)
+    runner.register_own_transactions("long", work, lease_seconds=3600)
+    async with db.transaction() as session:  # the long job first in id and due order
+        await jobs.schedule(session, kind="long", due_at=clock.now(), now=clock.now())
+    await schedule(db, clock, 0, n=1)
+    assert await runner.run_once() == 2
+    assert ran == ["long work after 1 timer"]
