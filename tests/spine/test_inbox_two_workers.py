@@ -96,8 +96,11 @@ async def test_two_workers_file_each_senders_texts_in_order(twilio: TwilioWebhoo
     conversations = app[appkeys.CONVERSATIONS]
     receive = conversations.receive
 
+    filing_first = asyncio.Event()
+
     async def slow_first(session: Any, *, inbound: Any) -> Any:
         if inbound.text == "a first":
+            filing_first.set()
             await asyncio.sleep(0.3)  # the other worker is free meanwhile
         return await receive(session, inbound=inbound)
 
@@ -114,7 +117,7 @@ async def test_two_workers_file_each_senders_texts_in_order(twilio: TwilioWebhoo
 
     workers = [build_inbox_worker(app, batch_size=1) for _ in range(2)]
     first = asyncio.create_task(drain(workers[0]))
-    await asyncio.sleep(0.05)  # the first worker has claimed "a first"
+    await asyncio.wait_for(filing_first.wait(), 10)  # the first worker is filing "a first"
     await asyncio.wait_for(asyncio.gather(first, drain(workers[1])), 60)
 
     filed = await _filed(twilio, db)
