@@ -70,7 +70,8 @@ def run_erase(args: argparse.Namespace) -> int:
                 raise CommandError("no such contact (or already erased)")
             try:
                 report = await erase_contact(session, contact_id=contact_id, by=user,
-                                             reason=args.reason, now=SystemClock().now())
+                                             reason=args.reason, now=SystemClock().now(),
+                                             keys=keys)
             except ErasureError as exc:
                 raise CommandError(str(exc)) from None
         return (f"erased contact {contact_id}: {report.conversations} conversations, "

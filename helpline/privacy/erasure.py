@@ -5,14 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.audit import service as audit
 from helpline.conversations.models import Contact, Conversation, Message
 from helpline.inbox.models import FAILED as INBOX_FAILED
 from helpline.inbox.models import InboxMessage
+from helpline.keys import KeyRing
 from helpline.outbox.models import CANCELLED, PENDING, OutboxMessage
+from helpline.privacy.addresses import AddressError, parse_address
+from helpline.privacy.crypto import DecryptionError
 from helpline.privacy.retention import cut_links
 from helpline.users.models import User
 
@@ -34,7 +37,7 @@ class ErasureReport:
 
 
 async def erase_contact(session: AsyncSession, *, contact_id: int, by: User, reason: str,
-                        now: datetime) -> ErasureReport:
+                        now: datetime, keys: KeyRing) -> ErasureReport:
     """Remove every message body, answer, reply address and the pseudonym link of a contact."""
     if by.role not in MAY_ERASE or by.disabled_at is not None:
         raise ErasureError("only a supervisor or admin may erase a contact's content")
@@ -60,14 +63,39 @@ async def erase_contact(session: AsyncSession, *, contact_id: int, by: User, rea
         .values(to_enc=None, body_enc=None))).rowcount or 0
     # Texts the worker could not file are kept in the inbox for a person; they go too.
     # (Filed ones keep no content and no pseudonym; pending ones are filed within moments.)
-    # They are found under the contact's pseudonym as it stands: a failed text stored
-    # under a newer pseudonym key than the contact's is left to retention (bodies_days).
-    report.inbox_messages = (await session.execute(
-        update(InboxMessage).where(InboxMessage.sender_key == contact.pseudonym,
-                                   InboxMessage.status == INBOX_FAILED)
-        .values(body_enc=None, address_enc=None, sender_key=None))).rowcount or 0
+    failed = await _failed_texts_of(session, contact, keys)
+    if failed:
+        report.inbox_messages = (await session.execute(
+            update(InboxMessage).where(InboxMessage.id.in_(failed))
+            .values(body_enc=None, address_enc=None, sender_key=None))).rowcount or 0
     await cut_links(session, where=Contact.id == contact_id)
     audit.record(session, at=now, actor=f"user:{by.id}", action="contact.erased",
                  subject_type="contact", subject_id=contact_id, reason=reason.strip()[:200],
                  **asdict(report))
     return report
+
+
+async def _failed_texts_of(session: AsyncSession, contact: Contact, keys: KeyRing) -> list[int]:
+    """Return the ids of failed inbox texts from the contact's number, under any key.
+
+    A failed text keeps the pseudonym it was stored under, which a key rotation since may
+    have made differ from the contact's. Failed texts are few, so each one's number is
+    decrypted and its pseudonyms under every key compared with the contact's.
+    """
+    rows = (await session.execute(
+        select(InboxMessage.id, InboxMessage.sender_key, InboxMessage.address_enc)
+        .where(InboxMessage.status == INBOX_FAILED,
+               or_(InboxMessage.body_enc.is_not(None), InboxMessage.sender_key.is_not(None)))
+    )).all()
+    found = []
+    for row in rows:
+        if row.sender_key == contact.pseudonym:
+            found.append(row.id)
+            continue
+        try:
+            e164 = parse_address(keys.cipher.decrypt(row.address_enc or "")).e164
+        except (DecryptionError, AddressError):
+            continue  # unreadable or emptied: nothing to match it by
+        if contact.pseudonym in {p.digest for p in keys.pseudonyms.all_pseudonyms(e164)}:
+            found.append(row.id)
+    return found

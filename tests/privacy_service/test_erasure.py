@@ -24,7 +24,8 @@ async def erase_as(client: TestClient, texter: Texter, user_id: int, reason: str
     async with app[appkeys.DB].transaction() as session:
         user = await session.get_one(User, user_id)
         return await erase_contact(session, contact_id=(await texter.contact()).id, by=user,
-                                   reason=reason, now=texter.clock.now())
+                                   reason=reason, now=texter.clock.now(),
+                                   keys=app[appkeys.KEYS])
 
 
 async def test_supervisor_erases_every_body_and_the_link(client: TestClient, texter: Texter,
