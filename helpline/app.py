@@ -142,7 +142,7 @@ def create_app(
     app.cleanup_ctx.append(_provider(provider))
     app.cleanup_ctx.append(_background(appkeys.INBOX_WORKER, build_inbox_worker, run_workers))
     app.cleanup_ctx.append(_background(appkeys.SENDER, _build_sender, run_workers))
-    app.cleanup_ctx.append(_background(appkeys.JOBS, _build_jobs, run_workers))
+    app.cleanup_ctx.append(_jobs(run_workers))
     app.cleanup_ctx.append(_forget_old_words)
     if run_workers:
         app.cleanup_ctx.append(_flow_watcher)
@@ -270,6 +270,20 @@ def _background(key: web.AppKey[W], build: Callable[[web.Application], W], run: 
             yield
 
     return worker_ctx
+
+
+def _jobs(run: bool):
+    """Return the job runner's cleanup_ctx: as ``_background``, and its long work stopped."""
+    background = contextlib.asynccontextmanager(_background(appkeys.JOBS, _build_jobs, run))
+
+    async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with background(app):
+            try:
+                yield
+            finally:  # tests drive the runner without run(): its long work stops here too
+                await app[appkeys.JOBS].stop_long_work()
+
+    return jobs_ctx
 
 
 async def _flow_watcher(app: web.Application) -> AsyncIterator[None]:

@@ -33,6 +33,7 @@ class JobRunner:
         self._handlers: dict[str, Handler] = {}
         self._own_transactions: dict[str, OwnTransactions] = {}
         self._own_leases: dict[str, timedelta] = {}
+        self._long_work: set[asyncio.Task[None]] = set()  # jobs running on their own
         self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
         self._batch = batch_size
@@ -49,7 +50,8 @@ class JobRunner:
         """Run ``handler`` for jobs of ``kind`` outside any transaction; it opens its own.
 
         For long work done in short transactions, so that nothing waits for all of it.
-        Such jobs run after the timers claimed with them, leased for ``lease_seconds``
+        Such a job runs in a task of its own, so that timers falling due meanwhile (an
+        escalation step) are claimed and fired as usual, leased for ``lease_seconds``
         (longer than the work, so that no other process starts it again meanwhile). The
         job is marked done afterwards; if the process dies first, it runs again once its
         lease runs out, so the work must be safe to repeat.
@@ -58,9 +60,23 @@ class JobRunner:
         self._own_leases[kind] = timedelta(seconds=lease_seconds)
 
     async def run(self) -> None:
-        """Fire due jobs until cancelled."""
-        await poll_forever(self.run_once, wake=self.wakeup, batch_size=self._batch,
-                           poll_seconds=self._poll, what="job")
+        """Fire due jobs until cancelled; then stop the long work still running."""
+        try:
+            await poll_forever(self.run_once, wake=self.wakeup, batch_size=self._batch,
+                               poll_seconds=self._poll, what="job")
+        finally:
+            await self.stop_long_work()
+
+    async def stop_long_work(self) -> None:
+        """Cancel the jobs running in tasks of their own; they run again after their lease."""
+        for task in self._long_work:
+            task.cancel()
+        await asyncio.gather(*self._long_work, return_exceptions=True)
+
+    async def long_work_done(self) -> None:
+        """Wait until every job running in a task of its own has finished."""
+        while self._long_work:
+            await asyncio.gather(*self._long_work, return_exceptions=True)
 
     async def run_once(self) -> int:
         """Claim and run every due job; return how many were claimed."""
@@ -81,9 +97,7 @@ class JobRunner:
                 .returning(Job.id, Job.kind)
                 .execution_options(synchronize_session=False)
             )).all()
-        # Timers first (an escalation step must not wait for a purge), long work after.
-        for job_id, _kind in sorted(claimed, key=lambda j: (j.kind in self._own_transactions,
-                                                              j.id)):
+        for job_id in sorted(j.id for j in claimed):
             await self._run_one(job_id)
         return len(claimed)
 
@@ -108,11 +122,26 @@ class JobRunner:
                         return
                     await handler(session, job, now)
                     job.done_at, job.outcome, job.key = now, "done", None
-            if own is not None:  # still leased to us meanwhile
-                await own(self._db, job_id, now)
-                async with self._db.transaction() as session:
-                    await session.execute(update(Job).where(Job.id == job_id)
-                                          .values(done_at=now, outcome="done", key=None))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._record_failure(job_id, now, type(exc).__name__)
+            return
+        if own is None:
+            log.info("job %s %s done", job_id, kind)
+            return
+        task = asyncio.create_task(self._run_own(job_id, kind, own, now), name=f"job-{kind}")
+        self._long_work.add(task)
+        task.add_done_callback(self._long_work.discard)
+
+    async def _run_own(self, job_id: int, kind: str, own: OwnTransactions,
+                       now: datetime) -> None:
+        """Run a job with transactions of its own (still leased to us), then mark it done."""
+        try:
+            await own(self._db, job_id, now)
+            async with self._db.transaction() as session:
+                await session.execute(update(Job).where(Job.id == job_id)
+                                      .values(done_at=now, outcome="done", key=None))
             log.info("job %s %s done", job_id, kind)
         except asyncio.CancelledError:
             raise

@@ -54,6 +54,7 @@ class Texter:
         assert due, f"no pending {kind} timer"
         self.clock.advance((due[0].due_at - self.clock.now()).total_seconds() + 1)
         await self.client.app[appkeys.JOBS].run_once()
+        await self.client.app[appkeys.JOBS].long_work_done()  # a purge runs in a task of its own
         return await self.received()
 
     @property
