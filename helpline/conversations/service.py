@@ -21,11 +21,13 @@ from helpline.privacy.pseudonym import Pseudonymizer
 log = logging.getLogger(__name__)
 
 MESSAGES = Message.__table__  # messages are written with Core: one statement, no ORM flush
+# Locked (PostgreSQL): retention closing it meanwhile waits, then finds it touched, and a
+# close committed first is seen, so the text opens a new conversation instead.
 OPEN_CONVERSATION = (
     select(Conversation)
     .where(Conversation.contact_id == bindparam("contact_id"),
            Conversation.channel == bindparam("channel"), Conversation.closed_at.is_(None))
-    .order_by(Conversation.id.desc()).limit(1))
+    .order_by(Conversation.id.desc()).limit(1).with_for_update())
 
 
 TRIAGE_FAILED = "triage_failed"  # the flag of a conversation whose triage raised

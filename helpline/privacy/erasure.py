@@ -66,7 +66,8 @@ async def erase_contact(session: AsyncSession, *, contact_id: int, by: User, rea
     failed = await _failed_texts_of(session, contact, keys)
     if failed:
         report.inbox_messages = (await session.execute(
-            update(InboxMessage).where(InboxMessage.id.in_(failed))
+            update(InboxMessage).where(InboxMessage.id.in_(failed),
+                                       InboxMessage.status == INBOX_FAILED)  # not retried since
             .values(body_enc=None, address_enc=None, sender_key=None))).rowcount or 0
     await cut_links(session, where=Contact.id == contact_id)
     audit.record(session, at=now, actor=f"user:{by.id}", action="contact.erased",

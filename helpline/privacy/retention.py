@@ -142,18 +142,21 @@ async def _purge_closed_conversations(db: Database, report: PurgeReport, *,
                 .where(Conversation.closed_at.is_not(None), Conversation.purged_at.is_(None),
                        Conversation.closed_at < closed_before)
                 .order_by(Conversation.closed_at).limit(CONVERSATION_BATCH))).scalars())
+            bodies = answers = 0
             if ids:
-                report.message_bodies += _count(await session.execute(
+                bodies = _count(await session.execute(
                     update(Message)
                     .where(Message.conversation_id.in_(ids), Message.body_enc.is_not(None))
                     .values(body_enc=None, body_purged_at=now)))
-                report.free_text_answers += _count(await session.execute(
+                answers = _count(await session.execute(
                     update(Conversation)
                     .where(Conversation.id.in_(ids), Conversation.answers_enc.is_not(None))
                     .values(answers_enc=None)))
                 await session.execute(update(Conversation).where(
                     Conversation.id.in_(ids), Conversation.purged_at.is_(None))
                     .values(purged_at=now))
+        report.message_bodies += bodies  # counted once committed
+        report.free_text_answers += answers
         if len(ids) < CONVERSATION_BATCH:
             return
         await asyncio.sleep(0)
@@ -168,8 +171,12 @@ async def _in_batches(db: Database, model: Any, conditions: list[Any], *,
     tasks in between; return how many. The conditions are repeated outside the batch's
     subquery: on PostgreSQL a row that changed while the statement waited for its lock
     (a texter came back; a person retried a text) is checked again against them, and
-    left alone if it no longer matches. ``into``: a report and its field, counted after
-    every batch.
+    left alone if it no longer matches. (A subquery in the conditions, such as "no open
+    conversation", is read in the statement's snapshot even then: the contacts' ones
+    rest on ``last_seen_at``, which the filing of a text bumps under the row's lock.)
+    Rows a re-check turned away may leave a batch short, so the loop ends only at a
+    batch that changed nothing. ``into``: a report and its field, counted after every
+    batch.
     """
     total = 0
     while True:
@@ -183,7 +190,7 @@ async def _in_batches(db: Database, model: Any, conditions: list[Any], *,
         total += changed
         if into is not None:
             setattr(into[0], into[1], getattr(into[0], into[1]) + changed)
-        if changed < BATCH:
+        if not changed:
             return total
         await asyncio.sleep(0)
 
@@ -193,7 +200,7 @@ async def _cut_links_in_batches(db: Database, report: PurgeReport, *, where: obj
         async with db.transaction() as session:
             cut = await cut_links(session, where=where, limit=BATCH)
         report.pseudonym_links += cut
-        if cut < BATCH:
+        if not cut:
             return
         await asyncio.sleep(0)
 

@@ -12,6 +12,7 @@ from sqlalchemy import event, select, update
 
 from helpline import appkeys
 from helpline.audit.models import AuditEvent
+from helpline.conversations import service as service_module
 from helpline.conversations.models import Contact, Conversation, Message
 from helpline.outbox.models import OutboxMessage
 from helpline.privacy import retention
@@ -183,3 +184,36 @@ async def test_a_purge_that_fails_part_way_still_audits_what_it_deleted(
             AuditEvent.action == "retention.purged"))).scalar_one()
     assert details["complete"] is False
     assert details["message_bodies"] > 0 and details["pseudonym_links"] == 0
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="PostgreSQL's row locks")
+async def test_a_text_being_filed_keeps_its_conversation_open(
+        client: TestClient, texter: Texter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test that closing inactive conversations waits for a text being filed into one.
+
+    The filing reads the open conversation, then writes to it; a close committed in
+    between left the text in a closed conversation, out of the queue's sight.
+    """
+    app = client.app
+    await texter.send("hi")
+    texter.clock.advance(days=15)
+    insert = service_module.execute_unflushed
+    paused, go = asyncio.Event(), asyncio.Event()
+
+    async def slow_insert(*args: object, **kwargs: object) -> object:
+        if not paused.is_set():  # the text's message, after its conversation was read
+            paused.set()
+            await go.wait()
+        return await insert(*args, **kwargs)
+
+    monkeypatch.setattr(service_module, "execute_unflushed", slow_insert)
+    filing = asyncio.create_task(texter.send("im back"))
+    await asyncio.wait_for(paused.wait(), 10)
+    closing = asyncio.create_task(close_inactive(
+        app[appkeys.DB], policy=app[appkeys.SETTINGS].retention, now=app[appkeys.CLOCK].now()))
+    await asyncio.sleep(0.3)
+    go.set()
+    await asyncio.wait_for(filing, 10)
+    assert await asyncio.wait_for(closing, 10) == 0
+    conversation = await texter.conversation()
+    assert conversation.closed_at is None
