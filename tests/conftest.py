@@ -145,6 +145,14 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+def point_cli_at(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point ``helpline`` commands run in a test at ``settings``' database and keys."""
+    monkeypatch.setenv("HELPLINE_DATABASE_URL", settings.effective_database_url)
+    monkeypatch.setenv("HELPLINE_ENCRYPTION_KEYS", settings.encryption_keys.get_secret_value())
+    monkeypatch.setenv("HELPLINE_PSEUDONYM_KEYS", settings.pseudonym_keys.get_secret_value())
+    monkeypatch.setenv("HELPLINE_VAR_DIR", str(settings.var_dir))
+
+
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Database]:
     """Return a Database on the test's database, for inspecting what the app stored."""

@@ -108,12 +108,13 @@ class Inbox:
     async def write_forever(self, db: Database) -> None:
         """Commit waiting messages in batches until cancelled."""
         while True:
-            try:
-                async with asyncio.timeout(SENDERS_SWEEP_SECONDS):
-                    await self._has_waiting.wait()
-            except TimeoutError:  # a quiet line: recent senders still leave in time
-                self._senders.forget_expired()
-                continue
+            if not self._has_waiting.is_set():  # no timer armed while webhooks keep coming
+                try:
+                    async with asyncio.timeout(SENDERS_SWEEP_SECONDS):
+                        await self._has_waiting.wait()
+                except TimeoutError:  # a quiet line: recent senders still leave in time
+                    self._senders.forget_expired()
+                    continue
             await self._gather()
             self._has_waiting.clear()
             while self._waiting:

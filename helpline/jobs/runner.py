@@ -31,8 +31,7 @@ class JobRunner:
         self._db = db
         self._clock = clock
         self._handlers: dict[str, Handler] = {}
-        self._own_transactions: dict[str, OwnTransactions] = {}
-        self._own_leases: dict[str, timedelta] = {}
+        self._own_transactions: dict[str, tuple[OwnTransactions, timedelta]] = {}
         self._long_work: set[asyncio.Task[None]] = set()  # jobs running on their own
         self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
@@ -56,8 +55,7 @@ class JobRunner:
         job is marked done afterwards; if the process dies first, it runs again once its
         lease runs out, so the work must be safe to repeat.
         """
-        self._own_transactions[kind] = handler
-        self._own_leases[kind] = timedelta(seconds=lease_seconds)
+        self._own_transactions[kind] = (handler, timedelta(seconds=lease_seconds))
 
     async def run(self) -> None:
         """Fire due jobs until cancelled; then stop the long work still running."""
@@ -111,9 +109,9 @@ class JobRunner:
                 if job.done_at is not None:
                     return  # another process finished it after our lease ran out
                 kind = job.kind
-                own = self._own_transactions.get(kind)
+                own, lease = self._own_transactions.get(kind, (None, self._lease))
                 if own is not None:
-                    job.claimed_until = now + self._own_leases[kind]
+                    job.claimed_until = now + lease
                 else:
                     handler = self._handlers.get(kind)
                     if handler is None:

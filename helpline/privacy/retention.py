@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpline.audit import service as audit
 from helpline.audit.models import AuditEvent
 from helpline.conversations.models import Contact, Conversation, Message
-from helpline.db import Database
+from helpline.db import Database, after_commit
 from helpline.inbox.models import DONE as INBOX_DONE
 from helpline.inbox.models import FAILED as INBOX_FAILED
 from helpline.inbox.models import InboxMessage
@@ -26,6 +27,9 @@ from helpline.outbox.models import PENDING, SENDING, OutboxMessage
 from helpline.settings import RetentionSettings
 
 log = logging.getLogger(__name__)
+
+# One batch of a purge, run in a transaction of its own: returns how many rows it found.
+Batch = Callable[[AsyncSession], Awaitable[int]]
 
 PURGE_JOB = "retention.purge"
 CUT = "cut:"  # prefix of a pseudonym whose link to the number has been cut
@@ -60,9 +64,9 @@ class PurgeReport:
 async def close_inactive(db: Database, *, policy: RetentionSettings, now: datetime) -> int:
     """Close conversations nobody has touched for a while; return how many."""
     cutoff = now - timedelta(days=policy.close_inactive_days)
-    closed = await _in_batches(
-        db, Conversation, [Conversation.closed_at.is_(None), Conversation.updated_at < cutoff],
-        values={"status": "closed", "closed_at": now})
+    closed = await _in_batches(db, _rows(
+        Conversation, [Conversation.closed_at.is_(None), Conversation.updated_at < cutoff],
+        values={"status": "closed", "closed_at": now}))
     if closed:
         async with db.transaction() as session:
             audit.record(session, at=now, actor="system",
@@ -105,104 +109,128 @@ async def _purge_steps(db: Database, report: PurgeReport, *, policy: RetentionSe
     await _purge_closed_conversations(db, report, closed_before=days(policy.bodies_days),
                                       now=now)
     finished = OutboxMessage.status.not_in((PENDING, SENDING))
-    await _in_batches(db, OutboxMessage, [
-        or_(OutboxMessage.to_enc.is_not(None), OutboxMessage.body_enc.is_not(None)),
-        OutboxMessage.created_at < days(policy.reply_address_days), finished],
-        values={"to_enc": None, "body_enc": None}, into=(report, "outbox_contents"))
     open_conversation = exists().where(Conversation.contact_id == Contact.id,
                                        Conversation.closed_at.is_(None))
-    await _in_batches(db, Contact, [
-        Contact.address_enc.is_not(None), Contact.last_seen_at < days(policy.reply_address_days),
-        ~open_conversation], values={"address_enc": None}, into=(report, "reply_addresses"))
-    await _cut_links_in_batches(db, report, where=and_(
-        Contact.pseudonym_version > literal_column("0"),  # as ix_contacts_linked says
-        Contact.last_seen_at < days(policy.pseudonym_link_days),
-        ~open_conversation))
-    await _in_batches(db, InboxMessage, [
-        InboxMessage.status == INBOX_FAILED, InboxMessage.received_at < days(policy.bodies_days),
-        or_(InboxMessage.body_enc.is_not(None), InboxMessage.sender_key.is_not(None))],
-        values={"body_enc": None, "address_enc": None, "sender_key": None},
-        into=(report, "failed_inbox_messages"))
-    await _in_batches(db, InboxMessage, [
-        InboxMessage.status == INBOX_DONE, InboxMessage.processed_at < now - FILED_INBOX_KEPT],
-        into=(report, "filed_inbox_rows"))
-    await _in_batches(db, AuditEvent, [AuditEvent.at < days(policy.audit_days)],
-                      into=(report, "audit_events"))
-    await _in_batches(db, Job, [Job.done_at < days(policy.bodies_days)],
-                      into=(report, "finished_jobs"))
+    batches = [
+        _rows(OutboxMessage, [
+            or_(OutboxMessage.to_enc.is_not(None), OutboxMessage.body_enc.is_not(None)),
+            OutboxMessage.created_at < days(policy.reply_address_days), finished],
+            values={"to_enc": None, "body_enc": None},
+            report=report, field="outbox_contents"),
+        _rows(Contact, [
+            Contact.address_enc.is_not(None),
+            Contact.last_seen_at < days(policy.reply_address_days), ~open_conversation],
+            values={"address_enc": None}, report=report, field="reply_addresses"),
+        _cut_links_batch(report, where=and_(
+            Contact.pseudonym_version > literal_column("0"),  # as ix_contacts_linked says
+            Contact.last_seen_at < days(policy.pseudonym_link_days), ~open_conversation)),
+        _rows(InboxMessage, [
+            InboxMessage.status == INBOX_FAILED,
+            InboxMessage.received_at < days(policy.bodies_days),
+            or_(InboxMessage.body_enc.is_not(None), InboxMessage.sender_key.is_not(None))],
+            values={"body_enc": None, "address_enc": None, "sender_key": None},
+            report=report, field="failed_inbox_messages"),
+        _rows(InboxMessage, [
+            InboxMessage.status == INBOX_DONE,
+            InboxMessage.processed_at < now - FILED_INBOX_KEPT],
+            report=report, field="filed_inbox_rows"),
+        _rows(AuditEvent, [AuditEvent.at < days(policy.audit_days)],
+              report=report, field="audit_events"),
+        _rows(Job, [Job.done_at < days(policy.bodies_days)],
+              report=report, field="finished_jobs"),
+    ]
+    for batch in batches:
+        await _in_batches(db, batch)
 
 
 async def _purge_closed_conversations(db: Database, report: PurgeReport, *,
                                       closed_before: datetime, now: datetime) -> None:
     """Empty the bodies and answers of conversations closed long enough; mark them purged."""
-    while True:
-        async with db.transaction() as session:
-            ids = list((await session.execute(
-                select(Conversation.id)
-                .where(Conversation.closed_at.is_not(None), Conversation.purged_at.is_(None),
-                       Conversation.closed_at < closed_before)
-                .order_by(Conversation.closed_at).limit(CONVERSATION_BATCH))).scalars())
-            bodies = answers = 0
-            if ids:
-                bodies = _count(await session.execute(
-                    update(Message)
-                    .where(Message.conversation_id.in_(ids), Message.body_enc.is_not(None))
-                    .values(body_enc=None, body_purged_at=now)))
-                answers = _count(await session.execute(
-                    update(Conversation)
-                    .where(Conversation.id.in_(ids), Conversation.answers_enc.is_not(None))
-                    .values(answers_enc=None)))
-                await session.execute(update(Conversation).where(
-                    Conversation.id.in_(ids), Conversation.purged_at.is_(None))
-                    .values(purged_at=now))
-        report.message_bodies += bodies  # counted once committed
-        report.free_text_answers += answers
-        if len(ids) < CONVERSATION_BATCH:
-            return
-        await asyncio.sleep(0)
+
+    async def batch(session: AsyncSession) -> int:
+        ids = list((await session.execute(
+            select(Conversation.id)
+            .where(Conversation.closed_at.is_not(None), Conversation.purged_at.is_(None),
+                   Conversation.closed_at < closed_before)
+            .order_by(Conversation.closed_at).limit(CONVERSATION_BATCH))).scalars())
+        if not ids:
+            return 0
+        bodies = _count(await session.execute(
+            update(Message)
+            .where(Message.conversation_id.in_(ids), Message.body_enc.is_not(None))
+            .values(body_enc=None, body_purged_at=now)))
+        answers = _count(await session.execute(
+            update(Conversation)
+            .where(Conversation.id.in_(ids), Conversation.answers_enc.is_not(None))
+            .values(answers_enc=None)))
+        await session.execute(update(Conversation).where(
+            Conversation.id.in_(ids), Conversation.purged_at.is_(None)).values(purged_at=now))
+        _count_into(session, report, message_bodies=bodies, free_text_answers=answers)
+        return len(ids)
+
+    await _in_batches(db, batch)
 
 
-async def _in_batches(db: Database, model: Any, conditions: list[Any], *,
-                      values: dict[str, Any] | None = None,
-                      into: tuple[PurgeReport, str] | None = None) -> int:
-    """Update (or, without ``values``, delete) ``model``'s rows matching ``conditions``.
+def _rows(model: Any, conditions: list[Any], *, values: dict[str, Any] | None = None,
+          report: PurgeReport | None = None, field: str = "") -> Batch:
+    """Return a batch that updates (or, without ``values``, deletes) ``model``'s rows.
 
-    ``BATCH`` rows at a time, each batch a transaction of its own, the loop running other
-    tasks in between; return how many. The conditions are repeated outside the batch's
-    subquery: on PostgreSQL a row that changed while the statement waited for its lock
-    (a texter came back; a person retried a text) is checked again against them, and
-    left alone if it no longer matches. (A subquery in the conditions, such as "no open
-    conversation", is read in the statement's snapshot even then: the contacts' ones
-    rest on ``last_seen_at``, which the filing of a text bumps under the row's lock.)
-    Rows a re-check turned away may leave a batch short, so the loop ends only at a
-    batch that changed nothing. ``into``: a report and its field, counted after every
-    batch.
+    At most ``BATCH`` rows matching ``conditions``. The conditions are repeated outside
+    the batch's subquery: on PostgreSQL a row that changed while the statement waited for
+    its lock (a texter came back; a person retried a text) is checked again against
+    them, and left alone if it no longer matches. (A subquery in the conditions, such as
+    "no open conversation", is read in the statement's snapshot even then: the contacts'
+    ones rest on ``last_seen_at``, which the filing of a text bumps under the row's lock.)
+    What it changed is counted into ``report.<field>`` once committed.
     """
-    total = 0
-    while True:
+
+    async def batch(session: AsyncSession) -> int:
         chosen = model.id.in_(select(model.id).where(*conditions).limit(BATCH)
                               .scalar_subquery())
         statement = (update(model).where(chosen, *conditions).values(**values)
                      if values is not None else delete(model).where(chosen, *conditions))
+        changed = _count(await session.execute(
+            statement.execution_options(synchronize_session=False)))
+        if report is not None:
+            _count_into(session, report, **{field: changed})
+        return changed
+
+    return batch
+
+
+def _cut_links_batch(report: PurgeReport, *, where: object) -> Batch:
+    async def batch(session: AsyncSession) -> int:
+        cut = await cut_links(session, where=where, limit=BATCH)
+        _count_into(session, report, pseudonym_links=cut)
+        return cut
+
+    return batch
+
+
+async def _in_batches(db: Database, batch: Batch) -> int:
+    """Run ``batch`` in a transaction of its own until it finds nothing; return its total.
+
+    The loop runs other tasks between batches. A batch left short by rows a re-check
+    turned away (see ``_rows``) does not end it: only a batch with nothing to do does.
+    """
+    total = 0
+    while True:
         async with db.transaction() as session:
-            changed = _count(await session.execute(
-                statement.execution_options(synchronize_session=False)))
-        total += changed
-        if into is not None:
-            setattr(into[0], into[1], getattr(into[0], into[1]) + changed)
-        if not changed:
+            done = await batch(session)
+        total += done
+        if not done:
             return total
         await asyncio.sleep(0)
 
 
-async def _cut_links_in_batches(db: Database, report: PurgeReport, *, where: object) -> None:
-    while True:
-        async with db.transaction() as session:
-            cut = await cut_links(session, where=where, limit=BATCH)
-        report.pseudonym_links += cut
-        if not cut:
-            return
-        await asyncio.sleep(0)
+def _count_into(session: AsyncSession, report: PurgeReport, **counts: int) -> None:
+    """Add ``counts`` to ``report`` once the session's transaction has committed."""
+
+    def add() -> None:
+        for name, count in counts.items():
+            setattr(report, name, getattr(report, name) + count)
+
+    after_commit(session, add)
 
 
 async def cut_links(session: AsyncSession, *, where: object, limit: int | None = None) -> int:

@@ -15,6 +15,7 @@ from helpline.conversations.models import Contact, Message
 from helpline.privacy.erasure import ErasureError, erase_contact
 from helpline.settings import Settings
 from helpline.users.models import User
+from tests.conftest import point_cli_at
 from tests.service.helpers import Texter
 
 
@@ -62,11 +63,7 @@ async def test_erase_from_the_command_line(client: TestClient, texter: Texter,
     """Test that `helpline erase --conversation ID --by LOGIN --reason` erases and says so."""
     await texter.send("hi")
     conversation = await texter.conversation()
-    s = routing_settings
-    monkeypatch.setenv("HELPLINE_DATABASE_URL", s.effective_database_url)
-    monkeypatch.setenv("HELPLINE_ENCRYPTION_KEYS", s.encryption_keys.get_secret_value())
-    monkeypatch.setenv("HELPLINE_PSEUDONYM_KEYS", s.pseudonym_keys.get_secret_value())
-    monkeypatch.setenv("HELPLINE_VAR_DIR", str(s.var_dir))
+    point_cli_at(routing_settings, monkeypatch)
     code = await asyncio.to_thread(main, ["erase", "--conversation", str(conversation.id),
                                           "--by", "sup-dana", "--reason", "request by phone"])
     assert code == 0, capsys.readouterr().err

@@ -14,6 +14,7 @@ from helpline import appkeys
 from helpline.audit.models import AuditEvent
 from helpline.conversations import service as service_module
 from helpline.conversations.models import Contact, Conversation, Message
+from helpline.db import inbox_path
 from helpline.outbox.models import OutboxMessage
 from helpline.privacy import retention
 from helpline.privacy.retention import close_inactive, purge
@@ -93,7 +94,7 @@ async def test_no_purge_statement_reads_a_growing_table_whole(client: TestClient
         event.remove(engine, "before_cursor_execute", record)
     path = client.app[appkeys.DB].path or ""
     plans = sqlite3.connect(path)
-    plans.execute("ATTACH DATABASE ? AS inbox", (retention_inbox_path(path),))
+    plans.execute("ATTACH DATABASE ? AS inbox", (inbox_path(path),))
     full_scan = re.compile(rf"\bSCAN ({'|'.join(GROWING)})\b")  # even of a whole index
     checked = 0
     for sql, parameters in statements:
@@ -104,13 +105,6 @@ async def test_no_purge_statement_reads_a_growing_table_whole(client: TestClient
         checked += 1
     plans.close()
     assert checked >= 12
-
-
-def retention_inbox_path(path: str) -> str:
-    """Return the inbox file beside the main SQLite file."""
-    from helpline.db import inbox_path
-
-    return inbox_path(path)
 
 
 async def test_content_written_after_a_purge_is_purged_in_its_turn(client: TestClient,
@@ -176,7 +170,7 @@ async def test_a_purge_that_fails_part_way_still_audits_what_it_deleted(
     async def broken(*_args: object, **_kwargs: object) -> None:
         raise ConnectionError("database went away")
 
-    monkeypatch.setattr(retention, "_cut_links_in_batches", broken)
+    monkeypatch.setattr(retention, "cut_links", broken)
     with pytest.raises(ConnectionError):
         await _purge_all(client)
     async with client.app[appkeys.DB].reader() as session:

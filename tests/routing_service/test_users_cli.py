@@ -8,15 +8,13 @@ import pytest
 
 from helpline.cli import main
 from helpline.settings import Settings
+from tests.conftest import point_cli_at
 
 
 @pytest.fixture
 def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Point the command line at the test database and keys."""
-    monkeypatch.setenv("HELPLINE_DATABASE_URL", settings.effective_database_url)
-    monkeypatch.setenv("HELPLINE_ENCRYPTION_KEYS", settings.encryption_keys.get_secret_value())
-    monkeypatch.setenv("HELPLINE_PSEUDONYM_KEYS", settings.pseudonym_keys.get_secret_value())
-    monkeypatch.setenv("HELPLINE_VAR_DIR", str(settings.var_dir))
+    point_cli_at(settings, monkeypatch)
     return settings
 
 

@@ -16,7 +16,7 @@ from helpline.conversations.models import Message
 from helpline.inbox.models import InboxMessage
 from helpline.privacy.retention import purge
 from helpline.settings import Settings
-from tests.conftest import TEXTER, TwilioWebhooks
+from tests.conftest import TEXTER, TwilioWebhooks, point_cli_at
 
 TEXT = "he took my phone and i cant leave"
 
@@ -40,10 +40,7 @@ async def _fail_to_file(twilio: TwilioWebhooks, clock: FrozenClock) -> Any:
 @pytest.fixture
 def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point the command line at the test's database and keys."""
-    monkeypatch.setenv("HELPLINE_DATABASE_URL", settings.effective_database_url)
-    monkeypatch.setenv("HELPLINE_ENCRYPTION_KEYS", settings.encryption_keys.get_secret_value())
-    monkeypatch.setenv("HELPLINE_PSEUDONYM_KEYS", settings.pseudonym_keys.get_secret_value())
-    monkeypatch.setenv("HELPLINE_VAR_DIR", str(settings.var_dir))
+    point_cli_at(settings, monkeypatch)
 
 
 async def test_health_asks_for_attention_while_a_text_is_failed(twilio: TwilioWebhooks,

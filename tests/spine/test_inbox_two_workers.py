@@ -18,7 +18,7 @@ from helpline.inbox.models import InboxMessage
 from helpline.inbox.worker import CLAIMS_ONE_AT_A_TIME
 from tests.conftest import POSTGRES_URL, TwilioWebhooks
 
-SENDERS = {"a": "+447700900601", "b": "+447700900602", "c": "+447700900603"}
+SENDERS = {"a": "+447700900601", "b": "+447700900602"}
 postgres_only = pytest.mark.skipif(not POSTGRES_URL, reason="several workers file at once")
 URGENT = "im going to kill myself tonight"
 
