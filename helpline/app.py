@@ -53,6 +53,8 @@ from helpline.triage.responder import FLOW_TIMER, TriageResponder, flow_timer_ha
 
 log = logging.getLogger(__name__)
 
+FORGET_SECONDS = 60.0  # how often what texts left in memory is let go (_forget_old_texts)
+
 
 class Worker(Protocol):
     """A background worker: ``run`` loops until cancelled."""
@@ -143,7 +145,7 @@ def create_app(
     app.cleanup_ctx.append(_background(appkeys.INBOX_WORKER, build_inbox_worker, run_workers))
     app.cleanup_ctx.append(_background(appkeys.SENDER, _build_sender, run_workers))
     app.cleanup_ctx.append(_jobs(run_workers))
-    app.cleanup_ctx.append(_forget_old_words)
+    app.cleanup_ctx.append(_forget_old_texts)
     if run_workers:
         app.cleanup_ctx.append(_flow_watcher)
         app.cleanup_ctx.append(_retention_schedule)
@@ -277,11 +279,11 @@ def _jobs(run: bool):
     background = contextlib.asynccontextmanager(_background(appkeys.JOBS, _build_jobs, run))
 
     async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with background(app):
-            try:
+        try:
+            async with background(app):
                 yield
-            finally:  # tests drive the runner without run(): its long work stops here too
-                await app[appkeys.JOBS].stop_long_work()
+        finally:  # once run() is cancelled, or in tests, which call run_once() themselves
+            await app[appkeys.JOBS].stop_long_work()
 
     return jobs_ctx
 
@@ -304,16 +306,20 @@ async def _flow_watcher(app: web.Application) -> AsyncIterator[None]:
             loop.remove_signal_handler(signal.SIGHUP)
 
 
-async def _forget_old_words(app: web.Application) -> AsyncIterator[None]:
-    """Let the lexicon drop the words of old texts through quiet spells too (every minute)."""
-    lexicon = app[appkeys.TRIAGE].lexicon
+async def _forget_old_texts(app: web.Application) -> AsyncIterator[None]:
+    """Every minute, let go of what old texts left in memory, through quiet spells too.
+
+    The lexicon's words, and the inbox's recent senders (a busy line sweeps those anyway).
+    """
+    lexicon, inbox = app[appkeys.TRIAGE].lexicon, app[appkeys.INBOX]
 
     async def forget_forever() -> None:
         while True:
-            await asyncio.sleep(60)
+            await asyncio.sleep(FORGET_SECONDS)
             lexicon.forget_old_words()
+            inbox.forget_expired_senders()
 
-    async with running(forget_forever(), "lexicon-forget"):
+    async with running(forget_forever(), "forget-old-texts"):
         yield
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from helpline.audit import service as audit
 from helpline.cli.common import CommandError, database
 from helpline.clock import SystemClock
-from helpline.inbox.models import FAILED, PENDING, InboxMessage
+from helpline.inbox.models import FAILED, KEPT_FOR_A_PERSON, PENDING, InboxMessage
 from helpline.inbox.service import waiting_counts
 from helpline.settings import load_settings
 
@@ -66,10 +66,9 @@ def run_retry(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         now = SystemClock().now()
-        retryable = [InboxMessage.status == FAILED, InboxMessage.body_enc.is_not(None)]
         async with database(settings) as db, db.transaction() as session:
             ids = list((await session.execute(
-                select(InboxMessage.id).where(*retryable, *(
+                select(InboxMessage.id).where(KEPT_FOR_A_PERSON, *(
                     [] if args.all else [InboxMessage.id.in_(args.ids)])))).scalars())
             missing = sorted(set(args.ids) - set(ids))
             if missing:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text, UniqueConstraint, false, text
+from sqlalchemy import Index, String, Text, UniqueConstraint, and_, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from helpline.db import Base, BigId, UTCDateTime
@@ -36,5 +36,12 @@ class InboxMessage(Base):
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(String(200))  # exception type only
+    # The exception type of the last failed attempt, never its message. Claiming clears
+    # it: a leased row without one is being filed now, and holds back its sender's later
+    # ordinary texts (``helpline.inbox.worker._earlier_text_being_filed``).
+    last_error: Mapped[str | None] = mapped_column(String(200))
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Failed, with its content still there: a text a person can still act on (retry, read).
+KEPT_FOR_A_PERSON = and_(InboxMessage.status == FAILED, InboxMessage.body_enc.is_not(None))

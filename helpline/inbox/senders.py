@@ -29,7 +29,7 @@ class RecentSenders:
     numbers; what is held is what the inbox row holds anyway. An entry lasts ``seconds``
     from when it was made (a burst of texts, not a relationship), then goes at the next
     ``put`` or ``forget_expired`` (the inbox's writer calls it after every commit, and
-    every minute when idle); beyond ``size`` the oldest go.
+    the app every minute); beyond ``size`` the oldest go.
     """
 
     def __init__(self, *, seconds: float = 600.0, size: int = 10_000,

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.db import Database, DriverStatement, insert_for, insert_in
-from helpline.inbox.models import FAILED, PENDING, InboxMessage
+from helpline.inbox.models import FAILED, KEPT_FOR_A_PERSON, PENDING, InboxMessage
 from helpline.inbox.senders import RecentSenders, Sender
 from helpline.privacy.addresses import parse_address
 from helpline.privacy.crypto import Cipher
@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 
 INBOX = InboxMessage.__table__
 GATHER_TURNS = 8  # see Inbox._gather
-# How often a quiet writer drops expired recent senders (``RecentSenders``), in seconds.
-SENDERS_SWEEP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -51,8 +49,7 @@ async def waiting_counts(session: AsyncSession) -> dict[str, int]:
     """
     counts = dict((await session.execute(
         select(InboxMessage.status, func.count())
-        .where(or_(InboxMessage.status == PENDING,
-                   and_(InboxMessage.status == FAILED, InboxMessage.body_enc.is_not(None))))
+        .where(or_(InboxMessage.status == PENDING, KEPT_FOR_A_PERSON))
         .group_by(InboxMessage.status))).all())
     return {PENDING: counts.get(PENDING, 0), FAILED: counts.get(FAILED, 0)}
 
@@ -108,13 +105,7 @@ class Inbox:
     async def write_forever(self, db: Database) -> None:
         """Commit waiting messages in batches until cancelled."""
         while True:
-            if not self._has_waiting.is_set():  # no timer armed while webhooks keep coming
-                try:
-                    async with asyncio.timeout(SENDERS_SWEEP_SECONDS):
-                        await self._has_waiting.wait()
-                except TimeoutError:  # a quiet line: recent senders still leave in time
-                    self._senders.forget_expired()
-                    continue
+            await self._has_waiting.wait()
             await self._gather()
             self._has_waiting.clear()
             while self._waiting:
@@ -139,6 +130,10 @@ class Inbox:
             await asyncio.sleep(0)
             if len(self._waiting) == before or len(self._waiting) >= self._max_batch:
                 return
+
+    def forget_expired_senders(self) -> None:
+        """Drop the recent senders whose time is up (the app calls this every minute)."""
+        self._senders.forget_expired()
 
     def is_settled(self) -> bool:
         """Return whether no webhook is waiting for its commit."""

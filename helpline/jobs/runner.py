@@ -58,15 +58,15 @@ class JobRunner:
         self._own_transactions[kind] = (handler, timedelta(seconds=lease_seconds))
 
     async def run(self) -> None:
-        """Fire due jobs until cancelled; then stop the long work still running."""
-        try:
-            await poll_forever(self.run_once, wake=self.wakeup, batch_size=self._batch,
-                               poll_seconds=self._poll, what="job")
-        finally:
-            await self.stop_long_work()
+        """Fire due jobs until cancelled (the long work still running: ``stop_long_work``)."""
+        await poll_forever(self.run_once, wake=self.wakeup, batch_size=self._batch,
+                           poll_seconds=self._poll, what="job")
 
     async def stop_long_work(self) -> None:
-        """Cancel the jobs running in tasks of their own; they run again after their lease."""
+        """Cancel the jobs running in tasks of their own; they run again after their lease.
+
+        The app calls this when it stops, after ``run`` (``helpline.app._jobs``).
+        """
         for task in self._long_work:
             task.cancel()
         await asyncio.gather(*self._long_work, return_exceptions=True)
@@ -95,8 +95,11 @@ class JobRunner:
                 .returning(Job.id, Job.kind)
                 .execution_options(synchronize_session=False)
             )).all()
-        for job_id in sorted(j.id for j in claimed):
-            await self._run_one(job_id)
+        for job in sorted(claimed):
+            if job.kind in self._own_transactions:
+                self._start_own(job.id, job.kind)
+            else:
+                await self._run_one(job.id)
         return len(claimed)
 
     async def _run_one(self, job_id: int) -> None:
@@ -108,34 +111,36 @@ class JobRunner:
                 )).scalar_one()
                 if job.done_at is not None:
                     return  # another process finished it after our lease ran out
-                kind = job.kind
-                own, lease = self._own_transactions.get(kind, (None, self._lease))
-                if own is not None:
-                    job.claimed_until = now + lease
-                else:
-                    handler = self._handlers.get(kind)
-                    if handler is None:
-                        job.done_at, job.outcome, job.last_error = now, "failed", "no handler"
-                        log.error("job %s of unknown kind %s dropped", job.id, kind)
-                        return
-                    await handler(session, job, now)
-                    job.done_at, job.outcome, job.key = now, "done", None
+                handler = self._handlers.get(job.kind)
+                if handler is None:
+                    job.done_at, job.outcome, job.last_error = now, "failed", "no handler"
+                    log.error("job %s of unknown kind %s dropped", job.id, job.kind)
+                    return
+                await handler(session, job, now)
+                job.done_at, job.outcome, job.key = now, "done", None
+            log.info("job %s %s done", job_id, job.kind)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             await self._record_failure(job_id, now, type(exc).__name__)
-            return
-        if own is None:
-            log.info("job %s %s done", job_id, kind)
-            return
-        task = asyncio.create_task(self._run_own(job_id, kind, own, now), name=f"job-{kind}")
+
+    def _start_own(self, job_id: int, kind: str) -> None:
+        """Run a job with transactions of its own in a task of its own."""
+        task = asyncio.create_task(self._run_own(job_id, kind), name=f"job-{kind}")
         self._long_work.add(task)
         task.add_done_callback(self._long_work.discard)
 
-    async def _run_own(self, job_id: int, kind: str, own: OwnTransactions,
-                       now: datetime) -> None:
-        """Run a job with transactions of its own (still leased to us), then mark it done."""
+    async def _run_own(self, job_id: int, kind: str) -> None:
+        """Lease the job for its long work, run it, then mark it done."""
+        own, lease = self._own_transactions[kind]
+        now = self._clock.now()
         try:
+            async with self._db.transaction() as session:
+                leased = await session.execute(
+                    update(Job).where(Job.id == job_id, Job.done_at.is_(None))
+                    .values(claimed_until=now + lease))
+            if not leased.rowcount:
+                return  # another process finished it after our lease ran out
             await own(self._db, job_id, now)
             async with self._db.transaction() as session:
                 await session.execute(update(Job).where(Job.id == job_id)

@@ -28,11 +28,13 @@ from helpline.settings import RetentionSettings
 
 log = logging.getLogger(__name__)
 
-# One batch of a purge, run in a transaction of its own: returns how many rows it found.
+# One batch of a purge, in a transaction of its own: returns how many rows it dealt with
+# (0: nothing left to do); what goes in the report is counted once it commits.
 Batch = Callable[[AsyncSession], Awaitable[int]]
 
 PURGE_JOB = "retention.purge"
 CUT = "cut:"  # prefix of a pseudonym whose link to the number has been cut
+CUT_VERSION = 0  # its version: no key made it (pseudonym key versions start at 1)
 # A filed text's inbox row (a tombstone: MessageSid and times) turns away Twilio's
 # redeliveries, which come within minutes; after a day it only makes the inbox grow.
 FILED_INBOX_KEPT = timedelta(days=1)
@@ -122,7 +124,7 @@ async def _purge_steps(db: Database, report: PurgeReport, *, policy: RetentionSe
             Contact.last_seen_at < days(policy.reply_address_days), ~open_conversation],
             values={"address_enc": None}, report=report, field="reply_addresses"),
         _cut_links_batch(report, where=and_(
-            Contact.pseudonym_version > literal_column("0"),  # as ix_contacts_linked says
+            Contact.pseudonym_version > literal_column(str(CUT_VERSION)),  # as ix_contacts_linked
             Contact.last_seen_at < days(policy.pseudonym_link_days), ~open_conversation)),
         _rows(InboxMessage, [
             InboxMessage.status == INBOX_FAILED,
@@ -247,7 +249,7 @@ async def cut_links(session: AsyncSession, *, where: object, limit: int | None =
         cut += _count(await session.execute(
             update(Contact).where(Contact.id == contact_id, where,
                                   ~Contact.pseudonym.startswith(CUT))
-            .values(pseudonym=CUT + secrets.token_hex(24), pseudonym_version=0,
+            .values(pseudonym=CUT + secrets.token_hex(24), pseudonym_version=CUT_VERSION,
                     address_enc=None)
             .execution_options(synchronize_session=False)))
     return cut

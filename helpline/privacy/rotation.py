@@ -32,14 +32,12 @@ from helpline.db import Base, Database
 from helpline.privacy.addresses import AddressError, parse_address
 from helpline.privacy.crypto import Cipher, DecryptionError
 from helpline.privacy.pseudonym import Pseudonymizer
+from helpline.privacy.retention import CUT_VERSION  # a cut link: no key to re-key it
 from helpline.users.models import User
 
 log = logging.getLogger(__name__)
 
 ENCRYPTED_SUFFIX = "_enc"  # every column holding Fernet ciphertext is named *_enc
-# Retention's cut_links marks a cut link with version 0 and a random pseudonym: no key made
-# it, so there is nothing to re-key.
-CUT_VERSION = 0
 DEFAULT_BATCH = 500
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from helpline.cli import build_parser
 from helpline.cli import flows as flows_cli
-from helpline.triage.flows.loader import read_flow
+from helpline.triage.flows.loader import FlowRegistry, read_flow
 from tests.flows.helpers import SHIPPED, tiny, write_flow
 
 
@@ -27,7 +27,7 @@ def run_cli(*args: str) -> int:
     return parsed.func(parsed)
 
 
-SHIPPED_FILES = sorted(SHIPPED.glob("*.yaml")) + sorted((SHIPPED / "archive").glob("*.yaml"))
+SHIPPED_FILES = FlowRegistry(SHIPPED).files()
 
 
 @pytest.mark.parametrize("path", SHIPPED_FILES, ids=lambda p: p.name)
@@ -50,12 +50,9 @@ def test_every_shipped_version_is_still_loaded() -> None:
     A deployment upgraded mid-conversation finds the conversation's version missing, and
     every later text of that young person falls back to the queue without a flow.
     """
-    versions: dict[str, set[int]] = {}
-    for path in SHIPPED_FILES:
-        flow, _problems = read_flow(path)
-        assert flow is not None
-        versions.setdefault(flow.id, set()).add(int(flow.version))
-    for flow_id, found in versions.items():
+    registry = FlowRegistry.load(SHIPPED)
+    for flow_id in registry.ids():
+        found = {int(version) for version in registry.versions(flow_id)}
         assert found == set(range(1, max(found) + 1)), f"{flow_id}: move old versions to archive/"
 
 

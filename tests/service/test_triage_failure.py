@@ -16,14 +16,16 @@ from helpline.outbox.models import OutboxMessage
 from helpline.routing.models import Alert
 from helpline.routing.queue import TARGET_CHECK
 from helpline.settings import Settings
+from helpline.triage.flows.loader import FlowRegistry
 from helpline.triage.lexicon import RiskLexicon
 from helpline.triage.responder import DANGER_TEXT
 from tests.conftest import TwilioWebhooks
+from tests.flows.helpers import SHIPPED
 from tests.service.helpers import Texter
 
 
 class BrokenResponder:
-    """A responder that writes a reply and then fails, like a buggy flow, and has no fallback."""
+    """A responder whose every step writes a reply, then fails: a buggy flow and fallback."""
 
     async def respond(self, session: AsyncSession, *, service: ConversationService,
                       turn: Turn) -> None:
@@ -31,6 +33,13 @@ class BrokenResponder:
         await service.reply(session, conversation=turn.conversation, contact=turn.contact,
                             text="half-done", author="flow", now=turn.now)
         raise RuntimeError("flow bug")
+
+    async def failed(self, session: AsyncSession, *, service: ConversationService,
+                     turn: Turn) -> None:
+        """Queue a reply, then raise too."""
+        await service.reply(session, conversation=turn.conversation, contact=turn.contact,
+                            text="half-done fallback", author="system", now=turn.now)
+        raise RuntimeError("fallback bug")
 
 
 async def test_failed_triage_keeps_message_and_queues_it(aiohttp_client: Any, settings: Settings,
@@ -88,6 +97,12 @@ async def test_a_failed_flow_still_pages_for_a_child_in_danger(texter: Texter) -
         inbox = (await session.execute(select(InboxMessage.status))).scalars().all()
     assert alerts == [conversation.id]
     assert set(inbox) == {"done"}
+
+
+def test_the_fallbacks_999_advice_is_the_flows_own() -> None:
+    """Test that ``DANGER_TEXT`` says what the SMS flow's danger node says in English."""
+    flow = FlowRegistry.load(SHIPPED).get("sms_triage")
+    assert flow.text(flow.nodes["danger"].send, "en") == DANGER_TEXT
 
 
 async def test_an_archived_flow_version_goes_on_after_an_upgrade(texter: Texter) -> None:

@@ -8,9 +8,9 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
+from helpline import app as app_module
 from helpline import appkeys
 from helpline.db import Database
-from helpline.inbox import service as inbox_service
 from helpline.inbox.models import InboxMessage
 from helpline.inbox.senders import RecentSenders, Sender
 from tests.conftest import TEXTER, Ticks, TwilioWebhooks
@@ -56,10 +56,15 @@ def test_an_entry_leaves_in_time_without_being_asked_for() -> None:
     assert len(senders) == 0
 
 
-async def test_a_quiet_writer_sweeps_the_recent_senders(twilio: TwilioWebhooks,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Test that the app's inbox writer drops expired senders while no text arrives."""
-    monkeypatch.setattr(inbox_service, "SENDERS_SWEEP_SECONDS", 0.01)  # from its next wait
+@pytest.fixture
+def forgetting_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the app's minute of forgetting 10 ms (before the app starts)."""
+    monkeypatch.setattr(app_module, "FORGET_SECONDS", 0.01)
+
+
+async def test_a_quiet_line_sweeps_the_recent_senders(forgetting_often: None,
+                                                      twilio: TwilioWebhooks) -> None:
+    """Test that the app drops expired senders while no text arrives."""
     inbox = twilio.client.app[appkeys.INBOX]
     ticks = Ticks()
     inbox._senders = RecentSenders(seconds=600, clock=ticks)
