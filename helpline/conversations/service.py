@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.conversations.contacts import upsert_contact
@@ -169,10 +169,14 @@ class ConversationService:
             session, insert(MESSAGES).returning(MESSAGES.c.id),
             {"conversation_id": conversation.id, "direction": "out", "author": author,
              "body_enc": self.cipher.encrypt(text), "created_at": now})).scalar_one()
-        if conversation.purged_at is not None:
-            # Content in a conversation retention already emptied (a volunteer writing
-            # after it closed): purge it again once its time comes.
-            conversation.purged_at = None
+        if conversation.closed_at is not None:
+            # Content in a closed conversation, which retention may have emptied (a
+            # volunteer writing after it closed): purge it again once its time comes. A
+            # statement, not the row as loaded: on PostgreSQL it waits for a purge batch
+            # holding the row (``retention``), then clears the mark that batch made.
+            await session.execute(update(Conversation)
+                                  .where(Conversation.id == conversation.id)
+                                  .values(purged_at=None))
         if address is None and contact.address_enc is not None:
             address = parse_address(self.cipher.decrypt(contact.address_enc))
         if contact.opted_out_at is None and address is not None:

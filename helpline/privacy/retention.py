@@ -154,7 +154,10 @@ async def _purge_closed_conversations(db: Database, report: PurgeReport, *,
             select(Conversation.id)
             .where(Conversation.closed_at.is_not(None), Conversation.purged_at.is_(None),
                    Conversation.closed_at < closed_before)
-            .order_by(Conversation.closed_at).limit(CONVERSATION_BATCH))).scalars())
+            .order_by(Conversation.closed_at).limit(CONVERSATION_BATCH)
+            # Locked (PostgreSQL): a reply being written into one (``reply``) goes first,
+            # and its message is emptied here, or waits and marks the conversation again.
+            .with_for_update())).scalars())
         if not ids:
             return 0
         bodies = _count(await session.execute(

@@ -211,3 +211,44 @@ async def test_a_text_being_filed_keeps_its_conversation_open(
     assert await asyncio.wait_for(closing, 10) == 0
     conversation = await texter.conversation()
     assert conversation.closed_at is None
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="PostgreSQL's row locks")
+async def test_a_reply_written_while_a_purge_batch_holds_its_conversation_is_purged_later(
+        client: TestClient, texter: Texter) -> None:
+    """Test that a reply into a conversation a purge batch is emptying is purged later.
+
+    Its body would otherwise stay for good in a conversation marked purged.
+    """
+    app = client.app
+    await texter.send("hi")
+    texter.clock.advance(days=15)
+    db, now = app[appkeys.DB], app[appkeys.CLOCK].now()
+    assert await close_inactive(db, policy=app[appkeys.SETTINGS].retention, now=now) == 1
+    async with db.engine.connect() as other:
+        batch = await other.begin()  # a purge batch: the conversation locked, then marked
+        table = Conversation.__table__
+        await other.execute(select(table.c.id).with_for_update())
+        await other.execute(update(table).values(purged_at=now))
+        async with db.transaction() as session:
+            conversation = (await session.execute(select(Conversation))).scalar_one()
+            contact = await session.get_one(Contact, conversation.contact_id)
+        replying = asyncio.create_task(_reply(client, conversation.id, contact.id))
+        await asyncio.sleep(0.3)
+        assert not replying.done()  # waiting for the batch
+        await batch.commit()
+    await asyncio.wait_for(replying, 10)
+    async with db.reader() as session:
+        conversation = (await session.execute(select(Conversation))).scalar_one()
+    assert conversation.purged_at is None  # purged again in its turn
+
+
+async def _reply(client: TestClient, conversation_id: int, contact_id: int) -> None:
+    """Write a volunteer's reply into a conversation, as an acknowledged alert does."""
+    app = client.app
+    async with app[appkeys.DB].transaction() as session:
+        conversation = await session.get_one(Conversation, conversation_id)
+        contact = await session.get_one(Contact, contact_id)
+        await app[appkeys.CONVERSATIONS].reply(
+            session, conversation=conversation, contact=contact, text="a late reply",
+            author="volunteer", now=app[appkeys.CLOCK].now())
