@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -65,23 +67,20 @@ class InboxWorker:
 
     async def run_once(self) -> int:
         """Claim pending messages, urgent first, and process them; return how many."""
-        rows = await self._claim()
+        queue = FilingQueue(await self._claim())
         done = 0
-        while rows:
+        while queue:
             # Webhooks first: filing holds SQLite's one write lock for a whole transaction,
             # so the webhooks Twilio waits for commit before each text. Under a flood (no
             # quiet moment) ordinary filing goes on at one text per ``webhooks_first``
             # seconds, urgent filing at one per ``urgent_first``.
-            urgent = any(r.urgent for r in rows)  # an urgent sender's texts come first
+            urgent = queue.has_urgent  # an urgent sender's texts come first
             await self._inbox.settled(
                 at_most=self._urgent_first if urgent else self._webhooks_first)
             if not urgent and self._inbox.urgent_arrived.is_set():
-                rows += await self._claim(urgent_only=True)  # file a child in danger next
-                urgent = any(r.urgent for r in rows)
-            next_id = filing_order(rows)[0]
-            row = next(r for r in rows if r.id == next_id)
-            rows = [r for r in rows if r.id != next_id]
-            await self._process(row, first=urgent)  # in turn with webhooks, not after
+                queue.add(await self._claim(urgent_only=True))  # file a child in danger next
+                urgent = queue.has_urgent
+            await self._process(queue.pop(), first=urgent)  # in turn with webhooks, not after
             done += 1
             await asyncio.sleep(0)
         return done
@@ -181,11 +180,65 @@ def _earlier_text_being_filed(now: datetime) -> Any:
             .exists())
 
 
-def filing_order(rows: list) -> list[int]:  # rows of (id, sender_key, urgent)
-    """Return ids with urgent senders first, each sender's messages in arrival order."""
-    groups: dict[object, list] = {}
-    for row in {r.id: r for r in rows}.values():
-        groups.setdefault(row.sender_key or ("alone", row.id), []).append(row)
-    ranked = sorted(groups.values(),
-                    key=lambda g: (not any(r.urgent for r in g), min(r.id for r in g)))
-    return [r.id for group in ranked for r in sorted(group, key=lambda r: r.id)]
+class FilingQueue:
+    """Claimed rows in filing order: urgent senders first, then by each sender's first text.
+
+    Each sender's texts come in arrival order. The order is ranked again after every text
+    (a sender's rank is their earliest text still waiting), as if all rows held were
+    sorted again, at the cost of a heap step: a flood's claims hold thousands of rows.
+    """
+
+    def __init__(self, rows: list | None = None) -> None:  # rows of (id, sender_key, urgent)
+        self._senders: dict[object, list] = {}  # each sender's rows, latest first
+        self._urgent: dict[object, int] = {}  # how many of them are urgent
+        self._urgent_rows = 0
+        self._ranks: list[tuple[bool, int, int, object]] = []  # a heap; stale entries skipped
+        self._held: set[int] = set()
+        self._pushes = itertools.count()  # breaks ties, so senders are never compared
+        self.add(rows or [])
+
+    def __bool__(self) -> bool:
+        return bool(self._senders)
+
+    @property
+    def has_urgent(self) -> bool:
+        """Return whether an urgent text is among the rows still waiting."""
+        return self._urgent_rows > 0
+
+    def add(self, rows: list) -> None:
+        """Add claimed rows; a row already held is not added twice."""
+        touched = set()
+        for row in rows:
+            if row.id in self._held:
+                continue
+            self._held.add(row.id)
+            sender = row.sender_key or ("alone", row.id)
+            self._senders.setdefault(sender, []).append(row)
+            self._urgent[sender] = self._urgent.get(sender, 0) + bool(row.urgent)
+            self._urgent_rows += bool(row.urgent)
+            touched.add(sender)
+        for sender in touched:
+            self._senders[sender].sort(key=lambda r: r.id, reverse=True)
+            self._push(sender)
+
+    def pop(self) -> Any:
+        """Remove and return the row to file next."""
+        while True:
+            *rank, _, sender = heapq.heappop(self._ranks)
+            if sender in self._senders and tuple(rank) == self._rank(sender):
+                break  # else stale: the sender's rank changed after this entry was pushed
+        rows = self._senders[sender]
+        row = rows.pop()
+        self._urgent[sender] -= bool(row.urgent)
+        self._urgent_rows -= bool(row.urgent)
+        if rows:
+            self._push(sender)
+        else:
+            del self._senders[sender], self._urgent[sender]
+        return row
+
+    def _rank(self, sender: object) -> tuple[bool, int]:
+        return (not self._urgent[sender], self._senders[sender][-1].id)
+
+    def _push(self, sender: object) -> None:
+        heapq.heappush(self._ranks, (*self._rank(sender), next(self._pushes), sender))

@@ -11,7 +11,7 @@ from helpline import appkeys
 from helpline.conversations.models import Conversation, Message
 from helpline.db import Database
 from helpline.inbox.models import InboxMessage
-from helpline.inbox.worker import filing_order
+from helpline.inbox.worker import FilingQueue
 from tests.conftest import TwilioWebhooks
 
 URGENT = "im going to kill myself tonight"
@@ -22,15 +22,41 @@ def row(id_: int, sender: str, urgent: bool = False) -> SimpleNamespace:
     return SimpleNamespace(id=id_, sender_key=sender, urgent=urgent)
 
 
+def filed(queue: FilingQueue) -> list[int]:
+    """Empty ``queue`` in its order; return the ids."""
+    ids = []
+    while queue:
+        ids.append(queue.pop().id)
+    return ids
+
+
 def test_urgent_sender_goes_first_with_their_earlier_texts() -> None:
-    """Test that an urgent sender's texts come first, in their own order."""
+    """Test that an urgent sender's texts come first, in their own order, then arrival order."""
     rows = [row(1, "a"), row(2, "b"), row(3, "c"), row(4, "b", urgent=True), row(5, "a")]
-    assert filing_order(rows) == [2, 4, 1, 5, 3]
+    assert filed(FilingQueue(rows)) == [2, 4, 1, 3, 5]
 
 
 def test_without_urgency_arrival_order_holds() -> None:
-    """Test that with nothing urgent, senders are filed by their first arrival."""
-    assert filing_order([row(3, "x"), row(1, "y"), row(2, "x")]) == [1, 2, 3]
+    """Test that with nothing urgent, texts are filed in arrival order, each sender's in turn."""
+    assert filed(FilingQueue([row(3, "x"), row(1, "y"), row(2, "x"), row(4, None)])) == [
+        1, 2, 3, 4]
+
+
+def test_a_sender_after_their_urgent_text_is_ordinary_again() -> None:
+    """Test that once an urgent text is filed, its sender's later texts take their turn."""
+    queue = FilingQueue([row(1, "a"), row(2, "b", urgent=True), row(3, "b")])
+    assert queue.has_urgent
+    assert queue.pop().id == 2
+    assert not queue.has_urgent
+    assert filed(queue) == [1, 3]
+
+
+def test_rows_claimed_later_join_the_order_once() -> None:
+    """Test that an urgent re-claim goes first, and a row held already is not filed twice."""
+    queue = FilingQueue([row(1, "a"), row(2, "b"), row(3, "a")])
+    assert queue.pop().id == 1
+    queue.add([row(2, "b"), row(9, "c", urgent=True), row(7, "c")])
+    assert filed(queue) == [7, 9, 2, 3]
 
 
 async def test_urgent_text_is_filed_before_the_queue(twilio: TwilioWebhooks,
