@@ -236,6 +236,7 @@ def build_inbox_worker(app: web.Application, **options: Any) -> InboxWorker:
         if not await commands.handle(session, inbound=inbound):
             await conversations.receive(session, inbound=inbound)
 
+    options.setdefault("flood_share", app[appkeys.SETTINGS].inbox_flood_share)
     return InboxWorker(db=app[appkeys.DB], inbox=app[appkeys.INBOX],
                        cipher=app[appkeys.KEYS].cipher, clock=app[appkeys.CLOCK], handle=handle,
                        **options)

@@ -1,11 +1,12 @@
-"""Background work: tasks that live as long as a block, and the workers' polling loop."""
+"""Background work: tasks that live as long as a block, the workers' polling loop, their share."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -44,3 +45,81 @@ async def poll_forever(run_once: Callable[[], Awaitable[int]], *, wake: asyncio.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(poll_seconds):
                 await wake.wait()
+
+
+class _Counted:
+    """Await a coroutine, adding up the CPU time of its own steps only.
+
+    A task's time between two awaits is the loop thread's CPU spent on it; what other tasks
+    do while it waits is not counted (``time.thread_time`` around each step).
+    """
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], count: Callable[[float], None]) -> None:
+        self._coroutine = coroutine
+        self._count = count
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, value, error = self._coroutine, None, None
+        while True:
+            started = time.thread_time()
+            try:
+                yielded = coroutine.send(value) if error is None else coroutine.throw(error)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                self._count(time.thread_time() - started)
+            value, error = None, None
+            try:
+                value = yield yielded  # the future it waits on, up to the task
+            except BaseException as exc:  # a cancellation: passed on to it
+                error = exc
+
+
+class LoopShare:
+    """Hold a task to ``share`` of the loop's thread while a flood keeps the loop busy.
+
+    The task runs its work through ``counted``, which adds up the CPU of the work's own
+    steps, and awaits ``turn()`` between pieces of it. While ``flooding()`` says so and
+    the other tasks keep the thread busy, ``turn()`` waits until the others have had
+    ``(1 - share) / share`` times the CPU the task used, so that the flood gets the rest.
+    It waits in pauses of ``step`` seconds; one in which the thread was idle half the time
+    or more ends the wait (the loop has time to spare), and so does the flood's end. Up to
+    ``burst`` seconds of CPU saved up go at once. What it used while there was no flood is
+    not counted, so on a quiet line it never waits.
+    """
+
+    def __init__(self, share: float, *, flooding: Callable[[], bool], burst: float = 0.05,
+                 step: float = 0.002) -> None:
+        if not 0 < share < 1:
+            raise ValueError("share must be between 0 and 1")
+        self._repaid = share / (1 - share)  # CPU seconds earned a second of waiting
+        self._flooding = flooding
+        self._burst = burst
+        self._step = step
+        self._credit = burst
+        self._own = 0.0
+        self.waited = 0.0  # seconds, all turns together (for benchmarks)
+
+    def counted(self, coroutine: Coroutine[Any, Any, Any]) -> Awaitable[Any]:
+        """Return an awaitable that runs ``coroutine`` and counts its own CPU to this task."""
+        return _Counted(coroutine, self._spent)
+
+    def _spent(self, seconds: float) -> None:
+        if self._flooding():  # what it used while there was no flood is free
+            self._own += seconds
+
+    async def turn(self) -> None:
+        """Pay for the CPU counted since the last turn, waiting while a flood lasts."""
+        self._credit, self._own = min(self._burst, self._credit - self._own), 0.0
+        while self._credit < 0:
+            if not self._flooding():
+                self._credit = 0.0  # the flood is over: no debt is carried into the next
+                return
+            wall, cpu = time.monotonic(), time.thread_time()
+            await asyncio.sleep(self._step)
+            elapsed, busy = time.monotonic() - wall, time.thread_time() - cpu
+            self.waited += elapsed
+            if busy < elapsed / 2:  # the loop has time to spare
+                self._credit = 0.0
+                return
+            self._credit += self._repaid * elapsed

@@ -135,6 +135,10 @@ class Inbox:
         """Drop the recent senders whose time is up (the app calls this every minute)."""
         self._senders.forget_expired()
 
+    def flooding(self, *, within: float = 0.05) -> bool:
+        """Return whether a webhook was stored in the last ``within`` seconds."""
+        return asyncio.get_running_loop().time() - self.last_arrival < within
+
     def is_settled(self) -> bool:
         """Return whether no webhook is waiting for its commit."""
         return self._settled.is_set()

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from helpline.background import poll_forever
+from helpline.background import LoopShare, poll_forever
 from helpline.clock import Clock
 from helpline.conversations.service import DuplicateDelivery, Inbound
 from helpline.db import Database
@@ -46,7 +46,7 @@ class InboxWorker:
                  handle: Handle, batch_size: int = 50, lease_seconds: float = 120.0,
                  max_attempts: int = 5, retry_seconds: float = 5.0,
                  poll_seconds: float = 1.0, webhooks_first_seconds: float = 0.1,
-                 urgent_first_seconds: float = 0.01) -> None:
+                 urgent_first_seconds: float = 0.01, flood_share: float) -> None:
         self._db = db
         self._inbox = inbox
         self._cipher = cipher
@@ -59,6 +59,7 @@ class InboxWorker:
         self._poll = poll_seconds
         self._webhooks_first = webhooks_first_seconds
         self._urgent_first = urgent_first_seconds
+        self._share = LoopShare(flood_share, flooding=inbox.flooding)
 
     async def run(self) -> None:
         """Process until cancelled, waking when a webhook stores a message."""
@@ -67,20 +68,23 @@ class InboxWorker:
 
     async def run_once(self) -> int:
         """Claim pending messages, urgent first, and process them; return how many."""
-        queue = FilingQueue(await self._claim())
+        queue = FilingQueue(await self._share.counted(self._claim()))
         done = 0
         while queue:
-            # Webhooks first: filing holds SQLite's one write lock for a whole transaction,
-            # so the webhooks Twilio waits for commit before each text. Under a flood (no
-            # quiet moment) ordinary filing goes on at one text per ``webhooks_first``
-            # seconds, urgent filing at one per ``urgent_first``.
+            # Webhooks first. A flood of them that keeps the loop busy gets all but
+            # ``flood_share`` of it: a webhook not answered is a text lost. Otherwise the
+            # webhooks Twilio is waiting for commit before each text, for up to
+            # ``webhooks_first`` seconds, ``urgent_first`` when a child in danger waits.
+            await self._share.turn()
             urgent = queue.has_urgent  # an urgent sender's texts come first
             await self._inbox.settled(
                 at_most=self._urgent_first if urgent else self._webhooks_first)
             if not urgent and self._inbox.urgent_arrived.is_set():
-                queue.add(await self._claim(urgent_only=True))  # file a child in danger next
+                # File a child in danger next.
+                queue.add(await self._share.counted(self._claim(urgent_only=True)))
                 urgent = queue.has_urgent
-            await self._process(queue.pop(), first=urgent)  # in turn with webhooks, not after
+            # In turn with webhooks, not after.
+            await self._share.counted(self._process(queue.pop(), first=urgent))
             done += 1
             await asyncio.sleep(0)
         return done

@@ -1,0 +1,143 @@
+"""A background task's share of the event loop: counted by its own CPU, held only in a flood."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from helpline.background import LoopShare
+
+
+def spin(seconds: float) -> None:
+    """Use ``seconds`` of this thread's CPU."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+async def hog(stop: asyncio.Event, step: float = 0.001) -> None:
+    """Keep the loop busy in short steps, as a flood of webhooks does, until ``stop``."""
+    while not stop.is_set():
+        spin(step)
+        await asyncio.sleep(0)
+
+
+async def work(share: LoopShare, pieces: int, piece: float = 0.005) -> float:
+    """Do ``pieces`` of ``piece`` seconds of CPU through ``share``; return their CPU."""
+    async def one() -> None:
+        spin(piece / 2)
+        await asyncio.sleep(0)
+        spin(piece / 2)
+
+    spent = 0.0
+    for _ in range(pieces):
+        await share.turn()
+        before = time.thread_time()
+        await share.counted(one())
+        spent += time.thread_time() - before
+    return spent
+
+
+async def test_counted_cpu_is_the_coroutines_own_not_what_runs_while_it_waits() -> None:
+    """Test that the CPU other tasks use while the counted coroutine waits is not its own."""
+    share = LoopShare(0.5, flooding=lambda: True)
+    stop = asyncio.Event()
+
+    async def counted() -> str:
+        spin(0.02)
+        await asyncio.sleep(0.1)  # meanwhile the hog spends about 0.1 s
+        spin(0.02)
+        return "done"
+
+    hogging = asyncio.create_task(hog(stop))
+    assert await share.counted(counted()) == "done"
+    stop.set()
+    await hogging
+    assert 0.035 <= share._own < 0.08
+
+
+async def test_a_counted_coroutine_is_cancelled_and_raises_as_itself() -> None:
+    """Test that cancellation reaches the counted coroutine, and its errors come out as is."""
+    share = LoopShare(0.5, flooding=lambda: True)
+    cancelled = asyncio.Event()
+
+    async def waits() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def in_a_task() -> None:
+        await share.counted(waits())
+
+    task = asyncio.create_task(in_a_task())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cancelled.is_set()
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise KeyError("x")
+
+    with pytest.raises(KeyError):
+        await share.counted(fails())
+
+
+async def test_a_flood_holds_the_task_to_its_share() -> None:
+    """Test that while a flood keeps the loop busy, the task gets its share and no more."""
+    share = LoopShare(0.1, flooding=lambda: True, burst=0.02)
+    stop = asyncio.Event()
+    hogging = asyncio.create_task(hog(stop))
+    started = time.monotonic()
+    cpu = await work(share, 12)  # 60 ms of work: 0.6 s of wall time at a tenth
+    elapsed = time.monotonic() - started
+    stop.set()
+    await hogging
+    assert cpu >= 0.055
+    # Unheld it would take about 0.07 s; at a tenth, less the burst, about 0.4 s at least.
+    assert elapsed >= 0.3
+    assert share.waited >= 0.25
+
+
+async def test_no_flood_no_wait() -> None:
+    """Test that outside a flood the task never waits, however much it spends."""
+    share = LoopShare(0.01, flooding=lambda: False, burst=0.0)
+    stop = asyncio.Event()
+    hogging = asyncio.create_task(hog(stop))
+    await work(share, 20)
+    stop.set()
+    await hogging
+    assert share.waited == 0
+
+
+async def test_a_loop_with_time_to_spare_does_not_hold_the_task() -> None:
+    """Test that webhooks arriving slowly (the loop idle meanwhile) do not hold the task."""
+    share = LoopShare(0.01, flooding=lambda: True, burst=0.0)
+    await work(share, 20)  # 0.1 s of work; held at a hundredth it would wait 10 s
+    assert share.waited < 0.2
+
+
+async def test_no_debt_is_carried_from_quiet_time_into_a_flood() -> None:
+    """Test that CPU spent while there was no flood is not paid for when one starts."""
+    flooding = False
+    share = LoopShare(0.1, flooding=lambda: flooding, burst=0.0)
+    await work(share, 20)  # 0.1 s, unheld
+    flooding = True
+    stop = asyncio.Event()
+    hogging = asyncio.create_task(hog(stop))
+    await share.turn()
+    stop.set()
+    await hogging
+    assert share.waited == 0
+
+
+def test_a_share_must_leave_something_to_both() -> None:
+    """Test that a share of 0 or 1 is refused."""
+    for share in (0, 1, 1.5):
+        with pytest.raises(ValueError, match="share"):
+            LoopShare(share, flooding=lambda: True)
