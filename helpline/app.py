@@ -122,7 +122,8 @@ def create_app(
     lexicon = lexicon or RiskLexicon.load(settings.lexicon_dir)
     app[appkeys.INBOX] = Inbox(
         cipher=keys.cipher, pseudonyms=keys.pseudonyms, region=settings.default_region,
-        is_urgent=lambda text: lexicon.assess(text).priority is Priority.URGENT)
+        is_urgent=lambda text: lexicon.assess(text).priority is Priority.URGENT,
+        flood_rate=settings.inbox_flood_rate)
     app[appkeys.TRIAGE] = triage = TriageResponder(
         engine=FlowEngine(registry),
         lexicon=lexicon,

@@ -79,13 +79,13 @@ class LoopShare:
     """Hold a task to ``share`` of the loop's thread while a flood keeps the loop busy.
 
     The task runs its work through ``counted``, which adds up the CPU of the work's own
-    steps, and awaits ``turn()`` between pieces of it. While ``flooding()`` says so and
-    the other tasks keep the thread busy, ``turn()`` waits until the others have had
-    ``(1 - share) / share`` times the CPU the task used, so that the flood gets the rest.
-    It waits in pauses of ``step`` seconds; one in which the thread was idle half the time
-    or more ends the wait (the loop has time to spare), and so does the flood's end. Up to
-    ``burst`` seconds of CPU saved up go at once. What it used while there was no flood is
-    not counted, so on a quiet line it never waits.
+    steps, and awaits ``turn()`` between pieces of it. While ``flooding()`` says so,
+    ``turn()`` pauses for ``step`` seconds at a time until the other tasks have had
+    ``(1 - share) / share`` times the CPU this task used, so that the flood gets the rest.
+    A pause in which the others left the thread idle half the time or more ends the wait:
+    the loop has time to spare. So does the flood's end. CPU used while there was no flood
+    is not counted, and up to ``burst`` seconds of it go at once: outside a flood the task
+    never waits.
     """
 
     def __init__(self, share: float, *, flooding: Callable[[], bool], burst: float = 0.05,
@@ -97,7 +97,7 @@ class LoopShare:
         self._burst = burst
         self._step = step
         self._credit = burst
-        self._own = 0.0
+        self._own = 0.0  # this task's CPU in a flood, since the last turn
         self.waited = 0.0  # seconds, all turns together (for benchmarks)
 
     def counted(self, coroutine: Coroutine[Any, Any, Any]) -> Awaitable[Any]:
@@ -105,7 +105,7 @@ class LoopShare:
         return _Counted(coroutine, self._spent)
 
     def _spent(self, seconds: float) -> None:
-        if self._flooding():  # what it used while there was no flood is free
+        if self._flooding():
             self._own += seconds
 
     async def turn(self) -> None:
@@ -113,13 +113,12 @@ class LoopShare:
         self._credit, self._own = min(self._burst, self._credit - self._own), 0.0
         while self._credit < 0:
             if not self._flooding():
-                self._credit = 0.0  # the flood is over: no debt is carried into the next
-                return
+                break
             wall, cpu = time.monotonic(), time.thread_time()
             await asyncio.sleep(self._step)
-            elapsed, busy = time.monotonic() - wall, time.thread_time() - cpu
+            elapsed, others = time.monotonic() - wall, time.thread_time() - cpu
             self.waited += elapsed
-            if busy < elapsed / 2:  # the loop has time to spare
-                self._credit = 0.0
-                return
+            if others < elapsed / 2:  # the loop has time to spare
+                break
             self._credit += self._repaid * elapsed
+        self._credit = max(self._credit, 0.0)  # no debt is carried past the wait

@@ -80,9 +80,11 @@ class Settings(BaseSettings):
         "voice": "voice_ivr",
     }
     flow_reload_seconds: float = Field(2.0, gt=0)
-    # While a flood of webhooks keeps the event loop busy, filing texts gets this share of
-    # it and the webhooks the rest: an unanswered webhook is a text lost (Twilio does not
-    # send it again), a text stored is filed, urgent first, once the flood eases.
+    # While webhooks come at ``inbox_flood_rate`` a second or more and keep the event loop
+    # busy, filing texts gets ``inbox_flood_share`` of it and the webhooks the rest: an
+    # unanswered webhook is a text lost (Twilio does not send it again); a stored text is
+    # filed, urgent first, as soon as the loop has time again.
+    inbox_flood_rate: float = Field(1000.0, gt=0)
     inbox_flood_share: float = Field(0.02, gt=0, lt=1)
     lexicon_dir: Path = Path("config/lexicon")
     opening_hours_file: Path = Path("config/opening_hours.yaml")

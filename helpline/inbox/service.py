@@ -35,6 +35,36 @@ class Arrival:
     received_at: datetime
 
 
+class RateMeter:
+    """Events a second over the last ``window`` seconds or so (two windows, the older fading)."""
+
+    def __init__(self, window: float = 0.1) -> None:
+        self._window = window
+        self._started = float("-inf")  # the current window's start
+        self._current = 0
+        self._previous = 0  # events in the window before, if it ended at ``_started``
+
+    def count(self, now: float) -> None:
+        """Count one event at ``now`` (a monotonic time)."""
+        self._roll(now)
+        self._current += 1
+
+    def rate(self, now: float) -> float:
+        """Return the events a second lately."""
+        self._roll(now)
+        into = (now - self._started) / self._window  # how far into the current window
+        return (self._previous * (1 - into) + self._current) / self._window
+
+    def _roll(self, now: float) -> None:
+        if now - self._started < self._window:
+            return
+        if now - self._started < 2 * self._window:  # the next window
+            self._previous, self._started = self._current, self._started + self._window
+        else:  # quiet for a window or more
+            self._previous, self._started = 0, now
+        self._current = 0
+
+
 @dataclass
 class _Waiting:
     arrival: Arrival
@@ -68,7 +98,7 @@ class Inbox:
 
     def __init__(self, *, cipher: Cipher, pseudonyms: Pseudonymizer,
                  is_urgent: Callable[[str], bool], region: str = "GB",
-                 max_batch: int = 500) -> None:
+                 flood_rate: float, max_batch: int = 500) -> None:
         self._cipher = cipher
         self._senders = RecentSenders()
         self._pseudonyms = pseudonyms
@@ -82,6 +112,8 @@ class Inbox:
         self._settled = asyncio.Event()  # set while no webhook waits for its commit
         self._settled.set()
         self.last_arrival = float("-inf")  # loop time of the latest webhook's store
+        self._arrivals = RateMeter()
+        self._flood_rate = flood_rate
         self._sqlite_insert: DriverStatement | None = None
 
     def wake(self) -> None:
@@ -98,6 +130,7 @@ class Inbox:
         waiting = _Waiting(arrival=arrival, done=loop.create_future())
         self._waiting.append(waiting)
         self.last_arrival = loop.time()
+        self._arrivals.count(self.last_arrival)
         self._settled.clear()
         self._has_waiting.set()
         return await asyncio.shield(waiting.done)
@@ -135,9 +168,9 @@ class Inbox:
         """Drop the recent senders whose time is up (the app calls this every minute)."""
         self._senders.forget_expired()
 
-    def flooding(self, *, within: float = 0.05) -> bool:
-        """Return whether a webhook was stored in the last ``within`` seconds."""
-        return asyncio.get_running_loop().time() - self.last_arrival < within
+    def flooding(self) -> bool:
+        """Return whether webhooks are coming at ``flood_rate`` a second or more."""
+        return self._arrivals.rate(asyncio.get_running_loop().time()) >= self._flood_rate
 
     def is_settled(self) -> bool:
         """Return whether no webhook is waiting for its commit."""

@@ -299,7 +299,9 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
         if args.loop_stalls:  # count from here: not start-up, not the warm-up
             await asyncio.to_thread(loop_stalls, service, tmp / "stalls.txt")
         print(f"open loop: {args.rate}/s for {args.duration}s ...", file=sys.stderr)
+        open_started = datetime.now(UTC)
         results.append(await open_loop(url, steady, args.rate, args.connections))
+        filed_open = await filed_between(db_url, open_started, datetime.now(UTC))
         if args.loop_stalls:
             stalls = await asyncio.to_thread(loop_stalls, service, tmp / "stalls.txt")
         await asyncio.sleep(1)  # let the outbox sender catch up between runs
@@ -346,9 +348,11 @@ async def bench(args: argparse.Namespace, tmp: Path) -> bool:
     if args.loop_stalls:
         print("\nthe service's loop steps over 4 ms during the open loop "
               f"(tests/bench/loop_stalls.py):\n{stalls}")
-    seconds = service_r.elapsed or 1
-    print(f"\nfiled while the service's closed loop ran: {filed[0]} texts ({filed[1]} urgent), "
-          f"{filed[0] / seconds:.0f} a second")
+    print()
+    for what, (texts, urgent), run in (("open", filed_open, steady_r),
+                                       ("closed", filed, service_r)):
+        print(f"filed while the service's {what} loop ran: {texts} texts ({urgent} urgent), "
+              f"{texts / (run.elapsed or 1):.0f} a second")
     print(f"\n'database is locked' in server stderr: {locked}")
     print(f"tracebacks in server stderr: {log.count('Traceback')}")
     print(f"ceiling ratio service/bare = {ratio:.2f}")

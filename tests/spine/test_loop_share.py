@@ -8,6 +8,7 @@ import time
 import pytest
 
 from helpline.background import LoopShare
+from helpline.inbox.service import RateMeter
 
 
 def spin(seconds: float) -> None:
@@ -24,18 +25,23 @@ async def hog(stop: asyncio.Event, step: float = 0.001) -> None:
         await asyncio.sleep(0)
 
 
-async def work(share: LoopShare, pieces: int, piece: float = 0.005) -> float:
-    """Do ``pieces`` of ``piece`` seconds of CPU through ``share``; return their CPU."""
-    async def one() -> None:
-        spin(piece / 2)
-        await asyncio.sleep(0)
-        spin(piece / 2)
+async def piece(seconds: float = 0.005) -> None:
+    """Use ``seconds`` of CPU, letting the loop run others ten times meanwhile.
 
+    As filing a text does between its statements.
+    """
+    for _ in range(10):
+        spin(seconds / 10)
+        await asyncio.sleep(0)
+
+
+async def work(share: LoopShare, pieces: int) -> float:
+    """Do ``pieces`` of 5 ms of CPU through ``share``; return their CPU."""
     spent = 0.0
     for _ in range(pieces):
         await share.turn()
         before = time.thread_time()
-        await share.counted(one())
+        await share.counted(piece())
         spent += time.thread_time() - before
     return spent
 
@@ -116,10 +122,33 @@ async def test_no_flood_no_wait() -> None:
 
 
 async def test_a_loop_with_time_to_spare_does_not_hold_the_task() -> None:
-    """Test that webhooks arriving slowly (the loop idle meanwhile) do not hold the task."""
+    """Test that webhooks arriving slowly (the others using a little of it) do not hold it."""
     share = LoopShare(0.01, flooding=lambda: True, burst=0.0)
+    stop = asyncio.Event()
+
+    async def light_load() -> None:  # 200 webhooks a second at 0.15 ms each: 3% of the loop
+        while not stop.is_set():
+            spin(0.00015)
+            await asyncio.sleep(0.005)
+
+    loading = asyncio.create_task(light_load())
     await work(share, 20)  # 0.1 s of work; held at a hundredth it would wait 10 s
-    assert share.waited < 0.2
+    stop.set()
+    await loading
+    assert share.waited < 0.1  # a pause of 2 ms a piece, to look
+
+
+async def test_the_wait_ends_when_the_loop_has_time_to_spare() -> None:
+    """Test that a task paying for a flood goes on as soon as the loop goes idle."""
+    share = LoopShare(0.01, flooding=lambda: True, burst=0.0)
+    stop = asyncio.Event()
+    hogging = asyncio.create_task(hog(stop))
+    await share.turn()
+    await share.counted(piece())  # 5 ms in a flood: half a second to wait at a hundredth
+    stop.set()
+    await hogging
+    await share.turn()
+    assert 0 < share.waited < 0.1
 
 
 async def test_no_debt_is_carried_from_quiet_time_into_a_flood() -> None:
@@ -141,3 +170,17 @@ def test_a_share_must_leave_something_to_both() -> None:
     for share in (0, 1, 1.5):
         with pytest.raises(ValueError, match="share"):
             LoopShare(share, flooding=lambda: True)
+
+
+def test_the_arrival_rate_follows_the_last_tenth_of_a_second() -> None:
+    """Test that the rate the inbox reads (to tell a flood) is the recent one, not an average."""
+    meter = RateMeter(window=0.1)
+    assert meter.rate(0.0) == 0
+    for i in range(400):  # 2,000 a second for 0.2 s
+        meter.count(i / 2000)
+    assert 1800 <= meter.rate(0.2) <= 2200
+    assert meter.rate(0.25) <= 1100  # fading: nothing came for 50 ms
+    assert meter.rate(0.45) == 0
+    for i in range(20):  # then 200 a second
+        meter.count(1.0 + i / 200)
+    assert meter.rate(1.1) <= 250
