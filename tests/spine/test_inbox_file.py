@@ -16,6 +16,7 @@ from helpline.audit.service import record
 from helpline.conversations.models import Message
 from helpline.db import Database, inbox_path
 from helpline.inbox.models import DONE, PENDING, InboxMessage
+from helpline.inbox.service import Arrival
 from helpline.migrate import alembic_config, upgrade_sync
 from tests.conftest import POSTGRES_URL, TwilioWebhooks
 
@@ -132,3 +133,24 @@ async def test_the_inbox_file_has_a_checkpointer_of_its_own(twilio: TwilioWebhoo
         finally:
             checkpointer.close()
     assert sid.encode() in await asyncio.to_thread(file.read_bytes)
+
+
+async def test_a_webhook_cancelled_while_its_commit_waits_still_stores_its_text(
+        twilio: TwilioWebhooks, db: Database) -> None:
+    """Test that cancelling the handler that waits for the group commit loses nothing."""
+    inbox = twilio.client.app[appkeys.INBOX]
+    store = asyncio.create_task(inbox.store(Arrival(
+        provider_sid="SM" + "c" * 32, sender="+447700900123", text="hello",
+        received_at=datetime.now(UTC))))
+    await asyncio.sleep(0)  # in the writer's queue, not yet committed
+    store.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await store
+    for _ in range(100):
+        async with db.reader() as session:
+            stored = (await session.execute(
+                select(func.count()).select_from(InboxMessage))).scalar_one()
+        if stored:
+            break
+        await asyncio.sleep(0.01)
+    assert stored == 1
