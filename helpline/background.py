@@ -80,8 +80,9 @@ class LoopShare:
 
     The task runs its work through ``counted``, which adds up the CPU of the work's own
     steps, and awaits ``turn()`` between pieces of it. While ``flooding()`` says so,
-    ``turn()`` pauses for ``step`` seconds at a time until the other tasks have had
-    ``(1 - share) / share`` times the CPU this task used, so that the flood gets the rest.
+    ``turn()`` pauses until the other tasks have had ``(1 - share) / share`` times the CPU
+    this task used, so that the flood gets the rest: ``step`` seconds first, then up to
+    ten times that (each wake-up costs CPU too).
     A pause in which the others left the thread idle half the time or more ends the wait:
     the loop has time to spare. So does the flood's end. CPU used while there was no flood
     is not counted, and up to ``burst`` seconds of it go at once: outside a flood the task
@@ -111,14 +112,16 @@ class LoopShare:
     async def turn(self) -> None:
         """Pay for the CPU counted since the last turn, waiting while a flood lasts."""
         self._credit, self._own = min(self._burst, self._credit - self._own), 0.0
+        pause = self._step  # a short first look; then longer, as each wake-up costs CPU
         while self._credit < 0:
             if not self._flooding():
                 break
             wall, cpu = time.monotonic(), time.thread_time()
-            await asyncio.sleep(self._step)
+            await asyncio.sleep(pause)
             elapsed, others = time.monotonic() - wall, time.thread_time() - cpu
             self.waited += elapsed
             if others < elapsed / 2:  # the loop has time to spare
                 break
             self._credit += self._repaid * elapsed
+            pause = min(10 * self._step, -self._credit / self._repaid)
         self._credit = max(self._credit, 0.0)  # no debt is carried past the wait
