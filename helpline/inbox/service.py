@@ -93,7 +93,8 @@ class Inbox:
     own work (normalise the number, pseudonymise it, rate urgency, encrypt) in one pass
     over the batch, where it costs less than interleaved with the rest of each request
     (server CPU a webhook 324 -> 303 µs, ``tests/bench/bench_cpu.py``). What comes of
-    the sender alone is kept for their next texts (``RecentSenders``).
+    the sender alone is kept for their next texts (``RecentSenders``). It also counts the
+    webhooks a second, so that the worker can tell a flood (``flooding``).
     """
 
     def __init__(self, *, cipher: Cipher, pseudonyms: Pseudonymizer,
@@ -183,7 +184,8 @@ class Inbox:
 
         The worker calls this before each text: the webhooks Twilio is waiting for go
         before filing, and under a flood of them (no quiet moment) filing goes on at one
-        text per ``at_most`` seconds until the flood passes. An urgent arrival ends the wait.
+        text per ``at_most`` seconds until the flood passes. An urgent arrival ends the wait
+        (in a flood that keeps the loop busy, the worker's ``LoopShare`` holds it further).
         """
         loop = asyncio.get_running_loop()
         now = loop.time()
