@@ -80,20 +80,20 @@ class LoopShare:
 
     The task runs its work through ``counted``, which adds up the CPU of the work's own
     steps, and awaits ``turn()`` between pieces of it. While ``flooding()`` says so,
-    ``turn()`` pauses until the other tasks have had ``(1 - share) / share`` times the CPU
-    this task used, so that the flood gets the rest: ``step`` seconds first, then up to
-    ten times that (each wake-up costs CPU too).
-    A pause in which the others left the thread idle half the time or more ends the wait:
-    the loop has time to spare. So does the flood's end. CPU used while there was no flood
-    is not counted, and up to ``burst`` seconds of it go at once: outside a flood the task
-    never waits.
+    ``turn()`` pauses for ``(1 - share) / share`` times the CPU the task used, so that the
+    flood gets the rest: ``step`` seconds first, then up to ten times that (each wake-up
+    costs CPU too). A pause in which the thread was idle half the time or more ends the
+    wait: the loop has time to spare. Idle is what the thread neither ran nor waited for a
+    core (``run_delay``): time the host gave to other processes is not spare. The flood's
+    end ends the wait too. CPU used outside a flood is not counted, and up to ``burst``
+    seconds of it go at once when a flood begins: outside one, the task never waits.
     """
 
     def __init__(self, share: float, *, flooding: Callable[[], bool], burst: float = 0.05,
                  step: float = 0.002) -> None:
         if not 0 < share < 1:
             raise ValueError("share must be between 0 and 1")
-        self._repaid = share / (1 - share)  # CPU seconds earned a second of waiting
+        self._repaid = share / (1 - share)  # CPU seconds earned a second of pausing
         self._flooding = flooding
         self._burst = burst
         self._step = step
@@ -111,17 +111,34 @@ class LoopShare:
 
     async def turn(self) -> None:
         """Pay for the CPU counted since the last turn, waiting while a flood lasts."""
+        if not self._flooding():
+            self._credit, self._own = self._burst, 0.0
+            return
         self._credit, self._own = min(self._burst, self._credit - self._own), 0.0
-        pause = self._step  # a short first look; then longer, as each wake-up costs CPU
-        while self._credit < 0:
-            if not self._flooding():
-                break
-            wall, cpu = time.monotonic(), time.thread_time()
+        pause = self._step  # a short first look; then longer
+        while self._credit < 0 and self._flooding():
+            wall, cpu, delay = time.monotonic(), time.thread_time(), run_delay()
             await asyncio.sleep(pause)
-            elapsed, others = time.monotonic() - wall, time.thread_time() - cpu
+            elapsed = time.monotonic() - wall
+            idle = elapsed - (time.thread_time() - cpu) - (run_delay() - delay)
             self.waited += elapsed
-            if others < elapsed / 2:  # the loop has time to spare
+            if idle >= elapsed / 2:  # the loop has time to spare
                 break
             self._credit += self._repaid * elapsed
             pause = min(10 * self._step, -self._credit / self._repaid)
         self._credit = max(self._credit, 0.0)  # no debt is carried past the wait
+
+
+_SCHEDSTAT = "/proc/thread-self/schedstat"
+
+
+def run_delay() -> float:
+    """Return the seconds this thread has waited for a core so far (0 if the system says not).
+
+    Linux's schedstat for the thread: time on a core, time runnable but waiting, slices.
+    """
+    try:
+        with open(_SCHEDSTAT, "rb") as stats:
+            return int(stats.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0

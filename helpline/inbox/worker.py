@@ -68,14 +68,20 @@ class InboxWorker:
 
     async def run_once(self) -> int:
         """Claim pending messages, urgent first, and process them; return how many."""
+        loop = asyncio.get_running_loop()
         queue = FilingQueue(await self._share.counted(self._claim()))
+        leased_at = loop.time()
         done = 0
         while queue:
             # Webhooks first. A flood of them that keeps the loop busy gets all but
-            # ``flood_share`` of it: a webhook not answered is a text lost. Otherwise the
-            # webhooks Twilio is waiting for commit before each text, for up to
+            # ``flood_share`` of it: a webhook not answered is a text lost. And before
+            # each text, the webhooks Twilio is waiting for commit first, for up to
             # ``webhooks_first`` seconds, ``urgent_first`` when a child in danger waits.
             await self._share.turn()
+            if loop.time() - leased_at > self._lease.total_seconds() / 2:
+                # A flood's pass can outlast the leases it took: keep the rows it holds.
+                await self._share.counted(self._renew(queue.waiting_ids()))
+                leased_at = loop.time()
             urgent = queue.has_urgent  # an urgent sender's texts come first
             await self._inbox.settled(
                 at_most=self._urgent_first if urgent else self._webhooks_first)
@@ -130,6 +136,18 @@ class InboxWorker:
                             last_error=None)
                     .execution_options(synchronize_session=False))
         return rows
+
+    async def _renew(self, ids: list[int]) -> None:
+        """Extend the leases of rows this pass holds and has not filed yet."""
+        until = self._clock.now() + self._lease
+        for start in range(0, len(ids), 1000):  # within every database's parameter limit
+            async with self._db.transaction() as session:
+                await session.execute(
+                    update(InboxMessage)
+                    .where(InboxMessage.id.in_(ids[start:start + 1000]),
+                           InboxMessage.status == PENDING)
+                    .values(claimed_until=until)
+                    .execution_options(synchronize_session=False))
 
     async def _process(self, row: Any, *, first: bool = False) -> None:  # a claimed row
         inbox_id = row.id
@@ -209,8 +227,15 @@ class FilingQueue:
         """Return whether an urgent text is among the rows still waiting."""
         return self._urgent_rows > 0
 
+    def waiting_ids(self) -> list[int]:
+        """Return the ids of the rows still to file."""
+        return [row.id for rows in self._senders.values() for row in rows]
+
     def add(self, rows: list) -> None:
-        """Add claimed rows; a row already held is not added twice."""
+        """Add claimed rows; a row held and not yet filed is not added twice.
+
+        A row filed already may come again: one that failed is claimed again for its retry.
+        """
         touched = set()
         for row in rows:
             if row.id in self._held:
@@ -233,6 +258,7 @@ class FilingQueue:
                 break  # else stale: the sender's rank changed after this entry was pushed
         rows = self._senders[sender]
         row = rows.pop()
+        self._held.discard(row.id)
         self._urgent[sender] -= bool(row.urgent)
         self._urgent_rows -= bool(row.urgent)
         if rows:

@@ -154,3 +154,6 @@ async def test_a_webhook_cancelled_while_its_commit_waits_still_stores_its_text(
             break
         await asyncio.sleep(0.01)
     assert stored == 1
+    # And the writer goes on: the next webhook is stored and answered.
+    response = await asyncio.wait_for(twilio.sms("hello again", process=False), timeout=5)
+    assert response.status == 200

@@ -140,3 +140,37 @@ async def test_claims_take_turns(twilio: TwilioWebhooks, db: Database) -> None:
         await asyncio.sleep(0.2)
         assert not claiming.done()
     assert await asyncio.wait_for(claiming, 10) == 1
+
+
+async def test_a_long_pass_keeps_the_leases_of_the_texts_it_still_holds(
+        twilio: TwilioWebhooks, db: Database, clock: FrozenClock) -> None:
+    """Test that a pass lasting longer than half its lease renews the rows it has not filed.
+
+    In a flood a pass files a few texts a second and can hold a thousand: without this,
+    another worker could take its rows, and a sender's later texts overtake earlier ones.
+    """
+    app = twilio.client.app
+    conversations = app[appkeys.CONVERSATIONS]
+    receive = conversations.receive
+    leases: list[bool] = []
+
+    async def slow(session: Any, *, inbound: Any) -> Any:
+        if inbound.text == "first":
+            clock.advance(1)  # well past the claim's lease of 0.1 s
+            await asyncio.sleep(0.1)  # past half of it on the loop's clock too
+        if inbound.text == "second":
+            async with db.reader() as reader:
+                until = (await reader.execute(
+                    select(InboxMessage.claimed_until)
+                    .where(InboxMessage.id == third_id))).scalar_one()
+            leases.append(until is not None and until > clock.now())
+        return await receive(session, inbound=inbound)
+
+    conversations.receive = slow  # type: ignore[method-assign]
+    for i, body in enumerate(["first", "second", "third"]):
+        await twilio.sms(body, sender=f"+44770090061{i}", process=False)
+    async with db.reader() as session:
+        third_id = max((await session.execute(select(InboxMessage.id))).scalars())
+    assert await build_inbox_worker(app, lease_seconds=0.1).run_once() == 3
+    assert leases == [True]
+    assert sorted(await _filed(twilio, db)) == ["first", "second", "third"]

@@ -59,6 +59,14 @@ def test_rows_claimed_later_join_the_order_once() -> None:
     assert filed(queue) == [7, 9, 2, 3]
 
 
+def test_a_row_filed_already_is_filed_again_when_claimed_again() -> None:
+    """Test that a text that failed and came back for its retry in the same pass is filed."""
+    queue = FilingQueue([row(1, "a", urgent=True), row(2, "b")])
+    assert queue.pop().id == 1  # it fails; its retry falls due while the pass goes on
+    queue.add([row(1, "a", urgent=True)])
+    assert filed(queue) == [1, 2]
+
+
 async def test_urgent_text_is_filed_before_the_queue(twilio: TwilioWebhooks,
                                                      db: Database) -> None:
     """Test that an urgent text arriving behind others opens the first conversation."""
