@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline.background import poll_forever
+from helpline.background import poll_forever, running
 from helpline.clock import Clock
 from helpline.db import Database
 from helpline.jobs.models import Job
@@ -32,7 +34,7 @@ class JobRunner:
         self._clock = clock
         self._handlers: dict[str, Handler] = {}
         self._own_transactions: dict[str, tuple[OwnTransactions, timedelta]] = {}
-        self._long_work: set[asyncio.Task[None]] = set()  # jobs running on their own
+        self._long_work: dict[int, asyncio.Task[None]] = {}  # jobs running on their own, by id
         self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
         self._batch = batch_size
@@ -67,14 +69,14 @@ class JobRunner:
 
         The app calls this when it stops, after ``run`` (``helpline.app._jobs``).
         """
-        for task in self._long_work:
+        for task in self._long_work.values():
             task.cancel()
-        await asyncio.gather(*self._long_work, return_exceptions=True)
+        await asyncio.gather(*self._long_work.values(), return_exceptions=True)
 
     async def long_work_done(self) -> None:
         """Wait until every job running in a task of its own has finished."""
         while self._long_work:
-            await asyncio.gather(*self._long_work, return_exceptions=True)
+            await asyncio.gather(*self._long_work.values(), return_exceptions=True)
 
     async def run_once(self) -> int:
         """Claim and run every due job; return how many were claimed."""
@@ -96,7 +98,9 @@ class JobRunner:
                 .execution_options(synchronize_session=False)
             )).all()
         for job in sorted(claimed):
-            if job.kind in self._own_transactions:
+            if job.id in self._long_work:
+                await self._keep_lease(job.id, job.kind, undo_attempt=True)  # running here
+            elif job.kind in self._own_transactions:
                 self._start_own(job.id, job.kind)
             else:
                 await self._run_one(job.id)
@@ -127,29 +131,55 @@ class JobRunner:
     def _start_own(self, job_id: int, kind: str) -> None:
         """Run a job with transactions of its own in a task of its own."""
         task = asyncio.create_task(self._run_own(job_id, kind), name=f"job-{kind}")
-        self._long_work.add(task)
-        task.add_done_callback(self._long_work.discard)
+        self._long_work[job_id] = task
+        task.add_done_callback(lambda _: self._long_work.pop(job_id, None))
 
     async def _run_own(self, job_id: int, kind: str) -> None:
-        """Lease the job for its long work, run it, then mark it done."""
+        """Lease the job for its long work, run it, then mark it done.
+
+        The lease is renewed every half lease while the work goes on, so that no other
+        process starts it beside this one. Cancelled (the app stopping), the job gives its
+        lease and the attempt back: it runs again at the next start, not a lease later.
+        """
         own, lease = self._own_transactions[kind]
         now = self._clock.now()
         try:
-            async with self._db.transaction() as session:
-                leased = await session.execute(
-                    update(Job).where(Job.id == job_id, Job.done_at.is_(None))
-                    .values(claimed_until=now + lease))
-            if not leased.rowcount:
+            if not await self._keep_lease(job_id, kind):
                 return  # another process finished it after our lease ran out
-            await own(self._db, job_id, now)
+            async with running(self._renew_lease(job_id, kind, lease), f"lease-{kind}"):
+                await own(self._db, job_id, now)
             async with self._db.transaction() as session:
                 await session.execute(update(Job).where(Job.id == job_id)
                                       .values(done_at=now, outcome="done", key=None))
             log.info("job %s %s done", job_id, kind)
         except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                async with self._db.transaction() as session:
+                    await session.execute(
+                        update(Job).where(Job.id == job_id, Job.done_at.is_(None))
+                        .values(claimed_until=None, attempts=Job.attempts - 1))
             raise
         except Exception as exc:
             await self._record_failure(job_id, now, type(exc).__name__)
+
+    async def _keep_lease(self, job_id: int, kind: str, *, undo_attempt: bool = False) -> bool:
+        """Lease a job with transactions of its own for its long lease; return if not done."""
+        _, lease = self._own_transactions[kind]
+        values: dict[str, Any] = {"claimed_until": self._clock.now() + lease}
+        if undo_attempt:  # claimed again while it runs here: not another attempt
+            values["attempts"] = Job.attempts - 1
+        async with self._db.transaction() as session:
+            leased = await session.execute(
+                update(Job).where(Job.id == job_id, Job.done_at.is_(None)).values(**values))
+        return bool(leased.rowcount)
+
+    async def _renew_lease(self, job_id: int, kind: str, lease: timedelta) -> None:
+        while True:
+            await asyncio.sleep(lease.total_seconds() / 2)
+            try:
+                await self._keep_lease(job_id, kind)
+            except Exception:  # the work goes on; the next renewal may get through
+                log.exception("renewing the lease of job %s %s failed", job_id, kind)
 
     async def _record_failure(self, job_id: int, now: datetime, reason: str) -> None:
         async with self._db.transaction() as session:

@@ -198,3 +198,84 @@ async def test_long_work_runs_beside_the_timers_under_a_long_lease(
         outcome = (await session.execute(select(Job.outcome).where(Job.kind == "long"))
                    ).scalar_one()
     assert outcome == "done"
+
+
+async def test_long_work_renews_its_lease_while_it_runs(db: Database,
+                                                         clock: FrozenClock) -> None:
+    """Test that long work outlasting its lease keeps it, so no other runner starts it too."""
+    started = []
+    release = asyncio.Event()
+
+    async def work(database: Database, job_id: int, now: datetime) -> None:
+        started.append(job_id)
+        await release.wait()
+
+    runner = JobRunner(db=db, clock=clock, retry_seconds=10)
+    runner.register_own_transactions("long", work, lease_seconds=0.1)
+    other = JobRunner(db=db, clock=clock, retry_seconds=10)
+    other.register_own_transactions("long", work, lease_seconds=0.1)
+    async with db.transaction() as session:
+        await jobs.schedule(session, kind="long", due_at=clock.now(), now=clock.now())
+    await runner.run_once()
+    await asyncio.sleep(0.01)
+    clock.advance(1)  # the first lease has run out
+    await asyncio.sleep(0.1)  # a renewal falls due (every half lease)
+    assert await other.run_once() == 0
+    release.set()
+    await runner.long_work_done()
+    assert len(started) == 1
+
+
+async def test_long_work_claimed_again_while_it_runs_is_not_started_twice(
+        db: Database, clock: FrozenClock) -> None:
+    """Test that a runner whose own job's lease ran out does not start a second copy."""
+    started = []
+    release = asyncio.Event()
+
+    async def work(database: Database, job_id: int, now: datetime) -> None:
+        started.append(job_id)
+        await release.wait()
+
+    runner = JobRunner(db=db, clock=clock, retry_seconds=10)
+    runner.register_own_transactions("long", work, lease_seconds=3600)
+    async with db.transaction() as session:
+        await jobs.schedule(session, kind="long", due_at=clock.now(), now=clock.now())
+    await runner.run_once()
+    await asyncio.sleep(0.01)
+    clock.advance(7200)  # the lease ran out before any renewal (a stalled clock, a suspend)
+    assert await runner.run_once() == 1
+    await asyncio.sleep(0.01)
+    async with db.reader() as session:
+        job = (await session.execute(select(Job).where(Job.kind == "long"))).scalar_one()
+    assert job.attempts == 1  # claimed again, but not another attempt
+    assert job.claimed_until is not None and job.claimed_until > clock.now()
+    release.set()
+    await runner.long_work_done()
+    assert len(started) == 1
+
+
+async def test_long_work_stopped_with_the_app_gives_its_lease_back(
+        db: Database, clock: FrozenClock) -> None:
+    """Test that long work cancelled at shutdown runs again at the next start, not an hour on."""
+    started = []
+
+    async def work(database: Database, job_id: int, now: datetime) -> None:
+        started.append(job_id)
+        await asyncio.Event().wait()  # a purge still going when the app stops
+
+    runner = JobRunner(db=db, clock=clock, retry_seconds=10)
+    runner.register_own_transactions("long", work, lease_seconds=3600)
+    async with db.transaction() as session:
+        await jobs.schedule(session, kind="long", due_at=clock.now(), now=clock.now())
+    await runner.run_once()
+    await asyncio.sleep(0.01)
+    await runner.stop_long_work()
+    async with db.reader() as session:
+        job = (await session.execute(select(Job).where(Job.kind == "long"))).scalar_one()
+    assert (job.claimed_until, job.attempts, job.done_at) == (None, 0, None)
+    restarted = JobRunner(db=db, clock=clock, retry_seconds=10)
+    restarted.register_own_transactions("long", work, lease_seconds=3600)
+    assert await restarted.run_once() == 1  # at once, with no clock moved
+    await asyncio.sleep(0.01)
+    assert len(started) == 2
+    await restarted.stop_long_work()
