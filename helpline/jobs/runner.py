@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -35,6 +34,7 @@ class JobRunner:
         self._handlers: dict[str, Handler] = {}
         self._own_transactions: dict[str, tuple[OwnTransactions, timedelta]] = {}
         self._long_work: dict[int, asyncio.Task[None]] = {}  # jobs running on their own, by id
+        self._leases: dict[int, datetime] = {}  # the lease each of them holds, as written
         self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
         self._batch = batch_size
@@ -52,10 +52,10 @@ class JobRunner:
 
         For long work done in short transactions, so that nothing waits for all of it.
         Such a job runs in a task of its own, so that timers falling due meanwhile (an
-        escalation step) are claimed and fired as usual, leased for ``lease_seconds``
-        (longer than the work, so that no other process starts it again meanwhile). The
-        job is marked done afterwards; if the process dies first, it runs again once its
-        lease runs out, so the work must be safe to repeat.
+        escalation step) are claimed and fired as usual, leased for ``lease_seconds`` and
+        renewed every third of that while it runs, so that no other process starts it
+        meanwhile. The job is marked done afterwards; if the process dies first, it runs
+        again once its lease runs out, so the work must be safe to repeat.
         """
         self._own_transactions[kind] = (handler, timedelta(seconds=lease_seconds))
 
@@ -65,7 +65,7 @@ class JobRunner:
                            poll_seconds=self._poll, what="job")
 
     async def stop_long_work(self) -> None:
-        """Cancel the jobs running in tasks of their own; they run again after their lease.
+        """Cancel the jobs running in tasks of their own; they give their leases back.
 
         The app calls this when it stops, after ``run`` (``helpline.app._jobs``).
         """
@@ -98,8 +98,11 @@ class JobRunner:
                 .execution_options(synchronize_session=False)
             )).all()
         for job in sorted(claimed):
-            if job.id in self._long_work:
-                await self._keep_lease(job.id, job.kind, undo_attempt=True)  # running here
+            if job.id in self._long_work:  # its lease ran out while it runs here
+                try:
+                    await self._lease_own(job.id, job.kind, undo_attempt=True)
+                except Exception:
+                    log.exception("leasing job %s %s again failed", job.id, job.kind)
             elif job.kind in self._own_transactions:
                 self._start_own(job.id, job.kind)
             else:
@@ -132,19 +135,27 @@ class JobRunner:
         """Run a job with transactions of its own in a task of its own."""
         task = asyncio.create_task(self._run_own(job_id, kind), name=f"job-{kind}")
         self._long_work[job_id] = task
-        task.add_done_callback(lambda _: self._long_work.pop(job_id, None))
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._long_work.get(job_id) is done:
+                del self._long_work[job_id]
+                self._leases.pop(job_id, None)
+
+        task.add_done_callback(forget)
 
     async def _run_own(self, job_id: int, kind: str) -> None:
         """Lease the job for its long work, run it, then mark it done.
 
-        The lease is renewed every half lease while the work goes on, so that no other
-        process starts it beside this one. Cancelled (the app stopping), the job gives its
-        lease and the attempt back: it runs again at the next start, not a lease later.
+        The lease is renewed every third of a lease while the work goes on, and only while
+        it is still the lease this process wrote: a process whose lease ran out (stalled)
+        and was taken over neither renews nor frees the other's. Cancelled (the app
+        stopping), the job gives its lease and the attempt back: it runs again at the next
+        start, not a lease later.
         """
         own, lease = self._own_transactions[kind]
         now = self._clock.now()
         try:
-            if not await self._keep_lease(job_id, kind):
+            if not await self._lease_own(job_id, kind):
                 return  # another process finished it after our lease ran out
             async with running(self._renew_lease(job_id, kind, lease), f"lease-{kind}"):
                 await own(self._db, job_id, now)
@@ -153,33 +164,54 @@ class JobRunner:
                                       .values(done_at=now, outcome="done", key=None))
             log.info("job %s %s done", job_id, kind)
         except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                async with self._db.transaction() as session:
+            try:
+                async with asyncio.timeout(5), self._db.transaction() as session:
                     await session.execute(
-                        update(Job).where(Job.id == job_id, Job.done_at.is_(None))
+                        update(Job).where(*self._still_ours(job_id))
                         .values(claimed_until=None, attempts=Job.attempts - 1))
+            except Exception as exc:  # it runs again once its lease runs out
+                log.warning("job %s %s kept its lease when stopped (%s)",
+                            job_id, kind, type(exc).__name__)
             raise
         except Exception as exc:
             await self._record_failure(job_id, now, type(exc).__name__)
 
-    async def _keep_lease(self, job_id: int, kind: str, *, undo_attempt: bool = False) -> bool:
-        """Lease a job with transactions of its own for its long lease; return if not done."""
+    async def _lease_own(self, job_id: int, kind: str, *, undo_attempt: bool = False) -> bool:
+        """Lease a job this process just claimed for its long lease; return if not done."""
         _, lease = self._own_transactions[kind]
-        values: dict[str, Any] = {"claimed_until": self._clock.now() + lease}
+        until = self._clock.now() + lease
+        values: dict[str, Any] = {"claimed_until": until}
         if undo_attempt:  # claimed again while it runs here: not another attempt
             values["attempts"] = Job.attempts - 1
         async with self._db.transaction() as session:
             leased = await session.execute(
                 update(Job).where(Job.id == job_id, Job.done_at.is_(None)).values(**values))
+        if leased.rowcount:
+            self._leases[job_id] = until
         return bool(leased.rowcount)
 
+    def _still_ours(self, job_id: int) -> tuple[Any, ...]:
+        """Conditions for a job still under the lease this process last wrote."""
+        return (Job.id == job_id, Job.done_at.is_(None),
+                Job.claimed_until == self._leases.get(job_id))
+
     async def _renew_lease(self, job_id: int, kind: str, lease: timedelta) -> None:
+        every = lease.total_seconds() / 3
         while True:
-            await asyncio.sleep(lease.total_seconds() / 2)
+            await asyncio.sleep(every)
+            until = self._clock.now() + lease
             try:
-                await self._keep_lease(job_id, kind)
-            except Exception:  # the work goes on; the next renewal may get through
+                async with self._db.transaction() as session:
+                    renewed = await session.execute(
+                        update(Job).where(*self._still_ours(job_id)).values(claimed_until=until))
+                if not renewed.rowcount:
+                    log.warning("job %s %s lost its lease; not renewed", job_id, kind)
+                    return
+                self._leases[job_id] = until
+                every = lease.total_seconds() / 3
+            except Exception:  # the work goes on; try again soon, before the lease runs out
                 log.exception("renewing the lease of job %s %s failed", job_id, kind)
+                every = min(5.0, lease.total_seconds() / 10)
 
     async def _record_failure(self, job_id: int, now: datetime, reason: str) -> None:
         async with self._db.transaction() as session:

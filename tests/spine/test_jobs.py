@@ -200,82 +200,124 @@ async def test_long_work_runs_beside_the_timers_under_a_long_lease(
     assert outcome == "done"
 
 
+class LongWork:
+    """Long work that says when it has started and runs until released."""
+
+    def __init__(self) -> None:
+        self.started: list[int] = []
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, database: Database, job_id: int, now: datetime) -> None:
+        """Record the start, then wait to be released."""
+        self.started.append(job_id)
+        self.entered.set()
+        await self.release.wait()
+
+    async def running(self) -> None:
+        """Wait until the work has started."""
+        await asyncio.wait_for(self.entered.wait(), 10)
+
+
+def long_runner(db: Database, clock: FrozenClock, work: LongWork,
+                lease_seconds: float = 3600) -> JobRunner:
+    """Return a runner with ``work`` registered as kind 'long'."""
+    runner = JobRunner(db=db, clock=clock, retry_seconds=10)
+    runner.register_own_transactions("long", work, lease_seconds=lease_seconds)
+    return runner
+
+
+async def long_job(db: Database, clock: FrozenClock) -> Job:
+    """Schedule a 'long' job due now; return it."""
+    async with db.transaction() as session:
+        return await jobs.schedule(session, kind="long", due_at=clock.now(), now=clock.now())
+
+
+async def the_long_job(db: Database) -> Job:
+    """Return the 'long' job as stored."""
+    async with db.reader() as session:
+        return (await session.execute(select(Job).where(Job.kind == "long"))).scalar_one()
+
+
 async def test_long_work_renews_its_lease_while_it_runs(db: Database,
                                                          clock: FrozenClock) -> None:
     """Test that long work outlasting its lease keeps it, so no other runner starts it too."""
-    started = []
-    release = asyncio.Event()
-
-    async def work(database: Database, job_id: int, now: datetime) -> None:
-        started.append(job_id)
-        await release.wait()
-
-    runner = JobRunner(db=db, clock=clock, retry_seconds=10)
-    runner.register_own_transactions("long", work, lease_seconds=0.1)
-    other = JobRunner(db=db, clock=clock, retry_seconds=10)
-    other.register_own_transactions("long", work, lease_seconds=0.1)
-    async with db.transaction() as session:
-        await jobs.schedule(session, kind="long", due_at=clock.now(), now=clock.now())
+    work = LongWork()
+    runner, other = long_runner(db, clock, work, 0.1), long_runner(db, clock, work, 0.1)
+    await long_job(db, clock)
     await runner.run_once()
-    await asyncio.sleep(0.01)
+    await work.running()
     clock.advance(1)  # the first lease has run out
-    await asyncio.sleep(0.1)  # a renewal falls due (every half lease)
-    assert await other.run_once() == 0
-    release.set()
-    await runner.long_work_done()
-    assert len(started) == 1
+    await asyncio.sleep(0.15)  # renewals fall due (every third of a lease)
+    try:
+        assert await other.run_once() == 0
+    finally:
+        work.release.set()
+        await runner.long_work_done()
+    assert len(work.started) == 1
 
 
 async def test_long_work_claimed_again_while_it_runs_is_not_started_twice(
         db: Database, clock: FrozenClock) -> None:
     """Test that a runner whose own job's lease ran out does not start a second copy."""
-    started = []
-    release = asyncio.Event()
-
-    async def work(database: Database, job_id: int, now: datetime) -> None:
-        started.append(job_id)
-        await release.wait()
-
-    runner = JobRunner(db=db, clock=clock, retry_seconds=10)
-    runner.register_own_transactions("long", work, lease_seconds=3600)
-    async with db.transaction() as session:
-        await jobs.schedule(session, kind="long", due_at=clock.now(), now=clock.now())
+    work = LongWork()
+    runner = long_runner(db, clock, work)
+    await long_job(db, clock)
     await runner.run_once()
-    await asyncio.sleep(0.01)
+    await work.running()
     clock.advance(7200)  # the lease ran out before any renewal (a stalled clock, a suspend)
-    assert await runner.run_once() == 1
-    await asyncio.sleep(0.01)
-    async with db.reader() as session:
-        job = (await session.execute(select(Job).where(Job.kind == "long"))).scalar_one()
-    assert job.attempts == 1  # claimed again, but not another attempt
-    assert job.claimed_until is not None and job.claimed_until > clock.now()
-    release.set()
-    await runner.long_work_done()
-    assert len(started) == 1
+    try:
+        assert await runner.run_once() == 1
+        job = await the_long_job(db)
+        assert job.attempts == 1  # claimed again, but not another attempt
+        assert job.claimed_until == clock.now() + timedelta(seconds=3600)  # the long lease
+    finally:
+        work.release.set()
+        await runner.long_work_done()
+    assert len(work.started) == 1
 
 
 async def test_long_work_stopped_with_the_app_gives_its_lease_back(
         db: Database, clock: FrozenClock) -> None:
     """Test that long work cancelled at shutdown runs again at the next start, not an hour on."""
-    started = []
-
-    async def work(database: Database, job_id: int, now: datetime) -> None:
-        started.append(job_id)
-        await asyncio.Event().wait()  # a purge still going when the app stops
-
-    runner = JobRunner(db=db, clock=clock, retry_seconds=10)
-    runner.register_own_transactions("long", work, lease_seconds=3600)
-    async with db.transaction() as session:
-        await jobs.schedule(session, kind="long", due_at=clock.now(), now=clock.now())
+    work = LongWork()
+    runner = long_runner(db, clock, work)
+    await long_job(db, clock)
     await runner.run_once()
-    await asyncio.sleep(0.01)
+    await work.running()
     await runner.stop_long_work()
-    async with db.reader() as session:
-        job = (await session.execute(select(Job).where(Job.kind == "long"))).scalar_one()
+    job = await the_long_job(db)
     assert (job.claimed_until, job.attempts, job.done_at) == (None, 0, None)
-    restarted = JobRunner(db=db, clock=clock, retry_seconds=10)
-    restarted.register_own_transactions("long", work, lease_seconds=3600)
-    assert await restarted.run_once() == 1  # at once, with no clock moved
-    await asyncio.sleep(0.01)
-    assert len(started) == 2
-    await restarted.stop_long_work()
+    restarted = long_runner(db, clock, work)
+    work.entered.clear()
+    try:
+        assert await restarted.run_once() == 1  # at once, with no clock moved
+        await work.running()
+    finally:
+        await restarted.stop_long_work()
+    assert len(work.started) == 2
+
+
+async def test_a_stalled_runner_stopping_leaves_the_lease_it_lost_alone(
+        db: Database, clock: FrozenClock) -> None:
+    """Test that a runner whose lease was taken over neither frees nor renews the new one.
+
+    Else a third runner would start the purge beside the one that took it over.
+    """
+    stalled_work, taker_work, third_work = LongWork(), LongWork(), LongWork()
+    stalled, taker = long_runner(db, clock, stalled_work), long_runner(db, clock, taker_work)
+    await long_job(db, clock)
+    await stalled.run_once()
+    await stalled_work.running()
+    clock.advance(7200)  # the stalled runner's lease ran out; another takes the job
+    try:
+        assert await taker.run_once() == 1
+        await taker_work.running()
+        taken = (await the_long_job(db)).claimed_until
+        await stalled.stop_long_work()
+        assert (await the_long_job(db)).claimed_until == taken
+        assert await long_runner(db, clock, third_work).run_once() == 0
+    finally:
+        taker_work.release.set()
+        await taker.long_work_done()
+    assert third_work.started == []
