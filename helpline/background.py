@@ -99,7 +99,7 @@ class LoopShare:
         self._step = step
         self._credit = burst
         self._own = 0.0  # this task's CPU in a flood, since the last turn
-        self.waited = 0.0  # seconds, all turns together (for benchmarks)
+        self.waited = 0.0  # seconds paused, all turns together (what the tests read)
 
     def counted(self, coroutine: Coroutine[Any, Any, Any]) -> Awaitable[Any]:
         """Return an awaitable that runs ``coroutine`` and counts its own CPU to this task."""

@@ -44,10 +44,10 @@ class RateMeter:
         self._current = 0
         self._previous = 0  # events in the window before, if it ended at ``_started``
 
-    def count(self, now: float) -> None:
-        """Count one event at ``now`` (a monotonic time)."""
+    def count(self, now: float, events: int = 1) -> None:
+        """Count ``events`` at ``now`` (a monotonic time)."""
         self._roll(now)
-        self._current += 1
+        self._current += events
 
     def rate(self, now: float) -> float:
         """Return the events a second lately."""
@@ -131,7 +131,6 @@ class Inbox:
         waiting = _Waiting(arrival=arrival, done=loop.create_future())
         self._waiting.append(waiting)
         self.last_arrival = loop.time()
-        self._arrivals.count(self.last_arrival)
         self._settled.clear()
         self._has_waiting.set()
         # Not shielded (a shield costs two callbacks a webhook): a handler cancelled while it
@@ -147,6 +146,7 @@ class Inbox:
             while self._waiting:
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
+                self._arrivals.count(self.last_arrival, len(batch))  # once a batch, not a text
                 await self._commit(db, batch)
             self._senders.forget_expired()  # a hit renews nothing, so a busy line sweeps too
             self._settled.set()

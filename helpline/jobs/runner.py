@@ -99,8 +99,8 @@ class JobRunner:
             )).all()
         for job in sorted(claimed):
             if job.id in self._long_work:  # its lease ran out while it runs here
-                try:
-                    await self._lease_own(job.id, job.kind, undo_attempt=True)
+                try:  # not another attempt
+                    await self._write_lease(job.id, job.kind, attempts=Job.attempts - 1)
                 except Exception:
                     log.exception("leasing job %s %s again failed", job.id, job.kind)
             elif job.kind in self._own_transactions:
@@ -152,12 +152,12 @@ class JobRunner:
         stopping), the job gives its lease and the attempt back: it runs again at the next
         start, not a lease later.
         """
-        own, lease = self._own_transactions[kind]
+        own, _ = self._own_transactions[kind]
         now = self._clock.now()
         try:
-            if not await self._lease_own(job_id, kind):
+            if not await self._write_lease(job_id, kind):
                 return  # another process finished it after our lease ran out
-            async with running(self._renew_lease(job_id, kind, lease), f"lease-{kind}"):
+            async with running(self._renew_lease(job_id, kind), f"lease-{kind}"):
                 await own(self._db, job_id, now)
             async with self._db.transaction() as session:
                 await session.execute(update(Job).where(Job.id == job_id)
@@ -167,7 +167,8 @@ class JobRunner:
             try:
                 async with asyncio.timeout(5), self._db.transaction() as session:
                     await session.execute(
-                        update(Job).where(*self._still_ours(job_id))
+                        update(Job).where(Job.id == job_id, Job.done_at.is_(None),
+                                          self._ours(job_id))
                         .values(claimed_until=None, attempts=Job.attempts - 1))
             except Exception as exc:  # it runs again once its lease runs out
                 log.warning("job %s %s kept its lease when stopped (%s)",
@@ -176,42 +177,37 @@ class JobRunner:
         except Exception as exc:
             await self._record_failure(job_id, now, type(exc).__name__)
 
-    async def _lease_own(self, job_id: int, kind: str, *, undo_attempt: bool = False) -> bool:
-        """Lease a job this process just claimed for its long lease; return if not done."""
-        _, lease = self._own_transactions[kind]
-        until = self._clock.now() + lease
-        values: dict[str, Any] = {"claimed_until": until}
-        if undo_attempt:  # claimed again while it runs here: not another attempt
-            values["attempts"] = Job.attempts - 1
+    async def _write_lease(self, job_id: int, kind: str, *conditions: Any, **values: Any) -> bool:
+        """Lease a job not done for its kind's long lease where ``conditions`` hold.
+
+        Remember the lease written (``_ours``); return whether there was one to write.
+        """
+        until = self._clock.now() + self._own_transactions[kind][1]
         async with self._db.transaction() as session:
             leased = await session.execute(
-                update(Job).where(Job.id == job_id, Job.done_at.is_(None)).values(**values))
+                update(Job).where(Job.id == job_id, Job.done_at.is_(None), *conditions)
+                .values(claimed_until=until, **values))
         if leased.rowcount:
             self._leases[job_id] = until
         return bool(leased.rowcount)
 
-    def _still_ours(self, job_id: int) -> tuple[Any, ...]:
-        """Conditions for a job still under the lease this process last wrote."""
-        return (Job.id == job_id, Job.done_at.is_(None),
-                Job.claimed_until == self._leases.get(job_id))
+    def _ours(self, job_id: int) -> Any:
+        """Return the condition that a job still has the lease this process last wrote."""
+        return Job.claimed_until == self._leases.get(job_id)
 
-    async def _renew_lease(self, job_id: int, kind: str, lease: timedelta) -> None:
-        every = lease.total_seconds() / 3
+    async def _renew_lease(self, job_id: int, kind: str) -> None:
+        third = self._own_transactions[kind][1].total_seconds() / 3
+        every = third
         while True:
             await asyncio.sleep(every)
-            until = self._clock.now() + lease
             try:
-                async with self._db.transaction() as session:
-                    renewed = await session.execute(
-                        update(Job).where(*self._still_ours(job_id)).values(claimed_until=until))
-                if not renewed.rowcount:
+                if not await self._write_lease(job_id, kind, self._ours(job_id)):
                     log.warning("job %s %s lost its lease; not renewed", job_id, kind)
                     return
-                self._leases[job_id] = until
-                every = lease.total_seconds() / 3
+                every = third
             except Exception:  # the work goes on; try again soon, before the lease runs out
                 log.exception("renewing the lease of job %s %s failed", job_id, kind)
-                every = min(5.0, lease.total_seconds() / 10)
+                every = min(5.0, third / 3)
 
     async def _record_failure(self, job_id: int, now: datetime, reason: str) -> None:
         async with self._db.transaction() as session:

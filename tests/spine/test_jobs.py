@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -233,6 +235,24 @@ async def long_job(db: Database, clock: FrozenClock) -> Job:
         return await jobs.schedule(session, kind="long", due_at=clock.now(), now=clock.now())
 
 
+@contextlib.asynccontextmanager
+async def long_job_running(db: Database, clock: FrozenClock, work: LongWork,
+                           lease_seconds: float = 3600) -> AsyncIterator[JobRunner]:
+    """Schedule a 'long' job, have a runner start ``work`` for it, and yield the runner.
+
+    The work is released, and waited for, when the block ends.
+    """
+    runner = long_runner(db, clock, work, lease_seconds)
+    await long_job(db, clock)
+    await runner.run_once()
+    await work.running()
+    try:
+        yield runner
+    finally:
+        work.release.set()
+        await runner.long_work_done()
+
+
 async def the_long_job(db: Database) -> Job:
     """Return the 'long' job as stored."""
     async with db.reader() as session:
@@ -243,17 +263,10 @@ async def test_long_work_renews_its_lease_while_it_runs(db: Database,
                                                          clock: FrozenClock) -> None:
     """Test that long work outlasting its lease keeps it, so no other runner starts it too."""
     work = LongWork()
-    runner, other = long_runner(db, clock, work, 0.1), long_runner(db, clock, work, 0.1)
-    await long_job(db, clock)
-    await runner.run_once()
-    await work.running()
-    clock.advance(1)  # the first lease has run out
-    await asyncio.sleep(0.15)  # renewals fall due (every third of a lease)
-    try:
-        assert await other.run_once() == 0
-    finally:
-        work.release.set()
-        await runner.long_work_done()
+    async with long_job_running(db, clock, work, lease_seconds=0.1):
+        clock.advance(1)  # the first lease has run out
+        await asyncio.sleep(0.15)  # renewals fall due (every third of a lease)
+        assert await long_runner(db, clock, work, 0.1).run_once() == 0
     assert len(work.started) == 1
 
 
@@ -261,19 +274,12 @@ async def test_long_work_claimed_again_while_it_runs_is_not_started_twice(
         db: Database, clock: FrozenClock) -> None:
     """Test that a runner whose own job's lease ran out does not start a second copy."""
     work = LongWork()
-    runner = long_runner(db, clock, work)
-    await long_job(db, clock)
-    await runner.run_once()
-    await work.running()
-    clock.advance(7200)  # the lease ran out before any renewal (a stalled clock, a suspend)
-    try:
+    async with long_job_running(db, clock, work) as runner:
+        clock.advance(7200)  # the lease ran out before any renewal (a stalled clock, a suspend)
         assert await runner.run_once() == 1
         job = await the_long_job(db)
         assert job.attempts == 1  # claimed again, but not another attempt
         assert job.claimed_until == clock.now() + timedelta(seconds=3600)  # the long lease
-    finally:
-        work.release.set()
-        await runner.long_work_done()
     assert len(work.started) == 1
 
 
