@@ -104,29 +104,17 @@ class InboxWorker:
         does, and one waiting for its retry is overtaken: neither may hold back the rest).
         """
         now = self._clock.now()
-        due = [InboxMessage.status == PENDING,
-               or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until < now)]
-        # Read here, once: the filing transaction must not read the inbox (Database.transaction).
-        columns = (InboxMessage.id, InboxMessage.sender_key, InboxMessage.urgent,
-                   InboxMessage.provider_sid, InboxMessage.address_enc, InboxMessage.body_enc,
-                   InboxMessage.received_at)
         self._inbox.urgent_arrived.clear()
         async with self._db.transaction() as session:
             if not self._db.is_sqlite:
                 # One claim at a time, so that each sees the leases taken before it (on
                 # SQLite the write lock already does this).
                 await session.execute(CLAIMS_ONE_AT_A_TIME)
-            in_turn = [InboxMessage.urgent] if urgent_only else [
-                or_(InboxMessage.urgent, ~_earlier_text_being_filed(now))]
             rows = list((await session.execute(
-                select(*columns).where(*due, *in_turn)
-                .order_by(InboxMessage.urgent.desc(), InboxMessage.id)
-                .limit(self._batch).with_for_update(skip_locked=True))).all())
+                claim_query(now, limit=self._batch, urgent_only=urgent_only))).all())
             urgent_senders = {r.sender_key for r in rows if r.urgent and r.sender_key}
             if urgent_senders:
-                rows += (await session.execute(
-                    select(*columns).where(*due, InboxMessage.sender_key.in_(urgent_senders))
-                    .with_for_update(skip_locked=True))).all()
+                rows += (await session.execute(senders_query(now, urgent_senders))).all()
             rows = list({r.id: r for r in rows}.values())
             if rows:
                 # No last error while leased: a leased row with none is being filed now.
@@ -187,6 +175,40 @@ class InboxWorker:
                 row.claimed_until = now + timedelta(seconds=self._retry * 2 ** row.attempts)
 
 
+# Read at the claim, once: the filing transaction must not read the inbox (Database.transaction).
+CLAIMED_COLUMNS = (InboxMessage.id, InboxMessage.sender_key, InboxMessage.urgent,
+                   InboxMessage.provider_sid, InboxMessage.address_enc, InboxMessage.body_enc,
+                   InboxMessage.received_at)
+
+
+def _due(now: datetime) -> list[Any]:
+    return [InboxMessage.status == PENDING,
+            or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until < now)]
+
+
+def claim_query(now: datetime, *, limit: int, urgent_only: bool = False) -> Any:
+    """Select the due texts to claim next: urgent ones first, then the oldest.
+
+    An ordinary text is left while an earlier one of its sender is being filed.
+    """
+    in_turn = InboxMessage.urgent if urgent_only else or_(
+        InboxMessage.urgent, ~_earlier_text_being_filed(now))
+    return (select(*CLAIMED_COLUMNS).where(*_due(now), in_turn)
+            .order_by(InboxMessage.urgent.desc(), InboxMessage.id)
+            .limit(limit).with_for_update(skip_locked=True))
+
+
+def senders_query(now: datetime, senders: set[str]) -> Any:
+    """Select the due texts of ``senders`` (urgent senders, whose other texts come too).
+
+    No index finds a sender's texts (a webhook would write it: migration 0012); this reads
+    the pending rows in ``ix_inbox_urgent_first``, which holds what it asks. It runs only
+    when a claim holds an urgent text.
+    """
+    return (select(*CLAIMED_COLUMNS).where(*_due(now), InboxMessage.sender_key.in_(senders))
+            .with_for_update(skip_locked=True))
+
+
 def _earlier_text_being_filed(now: datetime) -> Any:
     """Whether an earlier text of the same sender is leased to a worker filing it now.
 
@@ -197,6 +219,7 @@ def _earlier_text_being_filed(now: datetime) -> Any:
     earlier = aliased(InboxMessage)
     return (select(earlier.id)
             .where(earlier.sender_key == InboxMessage.sender_key,
+                   earlier.claimed_until.is_not(None),  # leased: ix_inbox_sender_leased
                    earlier.id < InboxMessage.id, earlier.status == PENDING,
                    earlier.claimed_until >= now, earlier.last_error.is_(None))
             .exists())
