@@ -71,7 +71,7 @@ class InboxWorker:
         loop = asyncio.get_running_loop()
         queue = FilingQueue(await self._share.counted(self._claim()))
         leased_at = loop.time()
-        done = 0
+        done, look_again = 0, False
         while queue:
             # Webhooks first. A flood of them that keeps the loop busy gets all but
             # ``flood_share`` of it: a webhook not answered is a text lost. And before
@@ -85,23 +85,41 @@ class InboxWorker:
             urgent = queue.has_urgent  # an urgent sender's texts come first
             await self._inbox.settled(
                 at_most=self._urgent_first if urgent else self._webhooks_first)
-            if not urgent and self._inbox.urgent_arrived.is_set():
-                # File a child in danger next.
-                queue.add(await self._share.counted(self._claim(urgent_only=True)))
-                urgent = queue.has_urgent
+            if self._inbox.urgent_arrived.is_set() or look_again:
+                # A child in danger joins the round of urgent senders, next if it is empty.
+                queue.add(await self._share.counted(self._claim_urgent(queue)))
+                urgent, look_again = queue.has_urgent, False
+            row = queue.pop()
+            # A sender leaving the round may have urgent texts the claims left for its turns.
+            look_again = bool(row.urgent) and not queue.in_round(row.sender_key)
             # In turn with webhooks, not after.
-            await self._share.counted(self._process(queue.pop(), first=urgent))
+            await self._share.counted(self._process(row, first=urgent))
             done += 1
             await asyncio.sleep(0)
         return done
 
-    async def _claim(self, *, urgent_only: bool = False) -> list:
+    async def _claim_urgent(self, queue: FilingQueue) -> list:
+        """Claim urgent texts of senders not in the round yet, while it has room.
+
+        The senders in it are left out: their later texts wait for their turns anyway, and
+        one number's flood would otherwise fill every claim ahead of another child.
+        """
+        in_round = queue.urgent_senders()
+        room = self._batch - len(in_round)
+        if room <= 0:  # a sender leaving the round makes room (``look_again``)
+            return []
+        return await self._claim(urgent_only=True, limit=room,
+                                 besides=[s for s in in_round if isinstance(s, str)])
+
+    async def _claim(self, *, urgent_only: bool = False, limit: int | None = None,
+                     besides: list[str] | None = None) -> list:
         """Lease due messages (urgent ones, or the oldest); return their rows, ciphertexts too.
 
-        Every earlier text of an urgent sender comes too: it must be filed first. An
-        ordinary text waits while an earlier one of its sender is being filed under another
-        worker's lease, so that no ordinary text overtakes one being filed (an urgent one
-        does, and one waiting for its retry is overtaken: neither may hold back the rest).
+        Every other due text of an urgent sender comes too: the earlier ones must be filed
+        first. An ordinary text waits while an earlier one of its sender is being filed
+        under another worker's lease, so that no ordinary text overtakes one being filed
+        (an urgent one does, and one waiting for its retry is overtaken: neither may hold
+        back the rest). Texts of the senders ``besides`` are left.
         """
         now = self._clock.now()
         self._inbox.urgent_arrived.clear()
@@ -111,7 +129,8 @@ class InboxWorker:
                 # SQLite the write lock already does this).
                 await session.execute(CLAIMS_ONE_AT_A_TIME)
             rows = list((await session.execute(
-                claim_query(now, limit=self._batch, urgent_only=urgent_only))).all())
+                claim_query(now, limit=limit or self._batch, urgent_only=urgent_only,
+                            besides=besides))).all())
             urgent_senders = {r.sender_key for r in rows if r.urgent and r.sender_key}
             if urgent_senders:
                 rows += (await session.execute(senders_query(now, urgent_senders))).all()
@@ -186,14 +205,19 @@ def _due(now: datetime) -> list[Any]:
             or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until < now)]
 
 
-def claim_query(now: datetime, *, limit: int, urgent_only: bool = False) -> Any:
+def claim_query(now: datetime, *, limit: int, urgent_only: bool = False,
+                besides: list[str] | None = None) -> Any:
     """Select the due texts to claim next: urgent ones first, then the oldest.
 
-    An ordinary text is left while an earlier one of its sender is being filed.
+    An ordinary text is left while an earlier one of its sender is being filed, and every
+    text of the senders ``besides``.
     """
-    in_turn = InboxMessage.urgent if urgent_only else or_(
-        InboxMessage.urgent, ~_earlier_text_being_filed(now))
-    return (select(*CLAIMED_COLUMNS).where(*_due(now), in_turn)
+    conditions = [*_due(now), InboxMessage.urgent if urgent_only else or_(
+        InboxMessage.urgent, ~_earlier_text_being_filed(now))]
+    if besides:
+        conditions.append(or_(InboxMessage.sender_key.is_(None),
+                              InboxMessage.sender_key.not_in(besides)))
+    return (select(*CLAIMED_COLUMNS).where(*conditions)
             .order_by(InboxMessage.urgent.desc(), InboxMessage.id)
             .limit(limit).with_for_update(skip_locked=True))
 
@@ -226,17 +250,22 @@ def _earlier_text_being_filed(now: datetime) -> Any:
 
 
 class FilingQueue:
-    """Claimed rows in filing order: urgent senders first, then by each sender's first text.
+    """Claimed rows in filing order: urgent senders in turn, then by each sender's first text.
 
-    Each sender's texts come in arrival order. The order is ranked again after every text
-    (a sender's rank is their earliest text still waiting), as if all rows held were
-    sorted again, at the cost of a heap step: a flood's claims hold thousands of rows.
+    Each sender's texts come in arrival order. Senders with an urgent text take turns, a
+    text a turn: one who has had a turn goes to the end of the round, and one who gets an
+    urgent text joins it there, so a child in danger never waits behind the whole backlog
+    of another number (one sending a flood). The rest follow in the order of their
+    earliest text still waiting. Ranks are kept in a heap, not sorted again after every
+    text: a flood's claims hold thousands of rows.
     """
 
     def __init__(self, rows: list | None = None) -> None:  # rows of (id, sender_key, urgent)
         self._senders: dict[object, list] = {}  # each sender's rows, latest first
         self._urgent: dict[object, int] = {}  # how many of them are urgent
         self._urgent_rows = 0
+        self._turn: dict[object, int] = {}  # each urgent sender's place in the round
+        self._turns = itertools.count()
         self._ranks: list[tuple[bool, int, int, object]] = []  # a heap; stale entries skipped
         self._held: set[int] = set()
         self._pushes = itertools.count()  # breaks ties, so senders are never compared
@@ -250,6 +279,14 @@ class FilingQueue:
         """Return whether an urgent text is among the rows still waiting."""
         return self._urgent_rows > 0
 
+    def urgent_senders(self) -> list:
+        """Return the senders in the round: those with an urgent text still waiting."""
+        return list(self._turn)
+
+    def in_round(self, sender_key: object) -> bool:
+        """Return whether ``sender_key`` has an urgent text still waiting."""
+        return sender_key in self._turn
+
     def waiting_ids(self) -> list[int]:
         """Return the ids of the rows still to file."""
         return [row.id for rows in self._senders.values() for row in rows]
@@ -258,6 +295,7 @@ class FilingQueue:
         """Add claimed rows; a row held and not yet filed is not added twice.
 
         A row filed already may come again: one that failed is claimed again for its retry.
+        Senders whose first urgent text this brings join the round by their earliest text.
         """
         touched = set()
         for row in rows:
@@ -271,6 +309,9 @@ class FilingQueue:
             touched.add(sender)
         for sender in touched:
             self._senders[sender].sort(key=lambda r: r.id, reverse=True)
+        for sender in sorted(touched, key=lambda s: self._senders[s][-1].id):
+            if self._urgent[sender] and sender not in self._turn:
+                self._turn[sender] = next(self._turns)
             self._push(sender)
 
     def pop(self) -> Any:
@@ -284,6 +325,10 @@ class FilingQueue:
         self._held.discard(row.id)
         self._urgent[sender] -= bool(row.urgent)
         self._urgent_rows -= bool(row.urgent)
+        if self._urgent[sender]:
+            self._turn[sender] = next(self._turns)  # to the end of the round
+        else:
+            self._turn.pop(sender, None)
         if rows:
             self._push(sender)
         else:
@@ -291,7 +336,8 @@ class FilingQueue:
         return row
 
     def _rank(self, sender: object) -> tuple[bool, int]:
-        return (not self._urgent[sender], self._senders[sender][-1].id)
+        turn = self._turn.get(sender)
+        return (False, turn) if turn is not None else (True, self._senders[sender][-1].id)
 
     def _push(self, sender: object) -> None:
         heapq.heappush(self._ranks, (*self._rank(sender), next(self._pushes), sender))

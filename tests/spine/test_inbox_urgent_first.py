@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import select
 
@@ -15,6 +16,7 @@ from helpline.inbox.worker import FilingQueue
 from tests.conftest import TwilioWebhooks
 
 URGENT = "im going to kill myself tonight"
+FLOODER, CHILD = "+447700900598", "+447700900597"
 
 
 def row(id_: int, sender: str, urgent: bool = False) -> SimpleNamespace:
@@ -65,6 +67,80 @@ def test_a_row_filed_already_is_filed_again_when_claimed_again() -> None:
     assert queue.pop().id == 1  # it fails; its retry falls due while the pass goes on
     queue.add([row(1, "a", urgent=True)])
     assert filed(queue) == [1, 2]
+
+
+def test_urgent_senders_take_turns() -> None:
+    """Test that one number's run of urgent texts does not keep another child waiting."""
+    rows = [*(row(i, "x", urgent=True) for i in range(1, 5)), row(5, "y", urgent=True)]
+    assert filed(FilingQueue(rows)) == [1, 5, 2, 3, 4]
+
+
+def test_an_urgent_sender_claimed_later_joins_the_end_of_the_round() -> None:
+    """Test that a newly claimed urgent sender waits one turn of each sender, in its order."""
+    queue = FilingQueue([row(1, "x", urgent=True), row(2, "x", urgent=True),
+                         row(3, "x", urgent=True), row(4, "z")])
+    assert queue.pop().id == 1
+    queue.add([row(9, "y", urgent=True), row(8, "y")])
+    assert queue.urgent_senders() == ["x", "y"]
+    assert filed(queue) == [2, 8, 3, 9, 4]
+
+
+def test_senders_joining_the_round_together_go_by_their_first_text() -> None:
+    """Test that urgent senders claimed at once take their first turns in arrival order."""
+    queue = FilingQueue([row(7, "b", urgent=True), row(2, "a"), row(6, "a", urgent=True),
+                         row(5, "c", urgent=True)])
+    assert [queue.pop().id for _ in range(3)] == [2, 5, 7]
+    assert queue.in_round("a") and not queue.in_round("b")
+
+
+async def file_with_arrivals(twilio: TwilioWebhooks,
+                             arrivals: dict[int, tuple[str, str]]) -> list[str]:
+    """Run one pass of the worker; during its ``n``-th filing, text ``arrivals[n]``.
+
+    Return the senders of the inbound messages filed, in filing order.
+    """
+    worker = twilio.client.app[appkeys.INBOX_WORKER]
+    handle, filings = worker._handle, []
+
+    async def handle_and_text(session: Any, inbound: Any) -> None:
+        filings.append(inbound.address.e164)
+        if len(filings) in arrivals:  # a webhook answered during this filing
+            body, sender = arrivals[len(filings)]
+            await twilio.sms(body, sender=sender, process=False)
+        await handle(session, inbound)
+
+    worker._handle = handle_and_text
+    try:
+        await worker.run_once()
+    finally:
+        worker._handle = handle
+    return filings
+
+
+async def test_an_urgent_text_does_not_wait_behind_another_numbers_backlog(
+        twilio: TwilioWebhooks) -> None:
+    """Test that a child's urgent text is filed within a turn, not after a flood's texts."""
+    for i in range(8):
+        await twilio.sms(f"{URGENT} {i}", sender=FLOODER, process=False)
+    filings = await file_with_arrivals(twilio, {1: (URGENT, CHILD)})
+    assert filings.index(CHILD) == 2  # after one more of the flooder's turns
+    assert len(filings) == 9
+
+
+async def test_a_sender_leaving_the_round_has_their_later_urgent_text_claimed(
+        twilio: TwilioWebhooks) -> None:
+    """Test that an urgent text left by a claim, its sender in the round, is not left long.
+
+    The claim during the first filing leaves the flooder's new text (their turns are
+    coming); when their held urgent texts are done, it is claimed before ordinary ones.
+    """
+    await twilio.sms(URGENT, sender=FLOODER, process=False)
+    await twilio.sms(URGENT, sender=FLOODER, process=False)
+    for i in range(3):
+        await twilio.sms("hello", sender=f"+44770090051{i}", process=False)
+    filings = await file_with_arrivals(twilio, {1: (URGENT, FLOODER)})
+    assert filings[:3] == [FLOODER] * 3
+    assert len(filings) == 6
 
 
 async def test_urgent_text_is_filed_before_the_queue(twilio: TwilioWebhooks,
