@@ -110,6 +110,7 @@ class Inbox:
         self._has_waiting = asyncio.Event()
         self.pending = asyncio.Event()  # wakes the inbox worker after a commit
         self.urgent_arrived = asyncio.Event()  # tells the worker to look again, urgent first
+        self._urgent_senders: set[str] = set()  # whose urgent texts came since it last looked
         self._settled = asyncio.Event()  # set while no webhook waits for its commit
         self._settled.set()
         self.last_arrival = float("-inf")  # loop time of the latest webhook's store
@@ -166,6 +167,16 @@ class Inbox:
             await asyncio.sleep(0)
             if len(self._waiting) == before or len(self._waiting) >= self._max_batch:
                 return
+
+    def take_urgent_arrivals(self) -> set[str]:
+        """Return the senders of urgent texts stored since the last call; clear the signal.
+
+        Texts stored by another process's webhooks never show here: its worker finds them
+        at its next claim.
+        """
+        senders, self._urgent_senders = self._urgent_senders, set()
+        self.urgent_arrived.clear()
+        return senders
 
     def forget_expired_senders(self) -> None:
         """Drop the recent senders whose time is up (the app calls this every minute)."""
@@ -253,7 +264,9 @@ class Inbox:
                     waiting.done.set_exception(exc)
             return
         self.wake()
-        if any(w.values["urgent"] for w in batch):
+        urgent = {w.values["sender_key"] for w in batch if w.values["urgent"]}
+        if urgent:
+            self._urgent_senders |= urgent
             self.urgent_arrived.set()
         for waiting in batch:
             sid = waiting.values["provider_sid"]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from helpline import appkeys
+from helpline.app import build_inbox_worker
 from helpline.conversations.models import Conversation, Message
 from helpline.db import Database
 from helpline.inbox.models import InboxMessage
@@ -16,7 +17,8 @@ from helpline.inbox.worker import FilingQueue
 from tests.conftest import TwilioWebhooks
 
 URGENT = "im going to kill myself tonight"
-FLOODER, CHILD = "+447700900598", "+447700900597"
+FLOODER, OTHER = "+447700900598", "+447700900596"
+CHILD, CHILD2 = "+447700900597", "+447700900595"
 
 
 def row(id_: int, sender: str, urgent: bool = False) -> SimpleNamespace:
@@ -81,7 +83,7 @@ def test_an_urgent_sender_claimed_later_joins_the_end_of_the_round() -> None:
                          row(3, "x", urgent=True), row(4, "z")])
     assert queue.pop().id == 1
     queue.add([row(9, "y", urgent=True), row(8, "y")])
-    assert queue.urgent_senders() == ["x", "y"]
+    assert list(queue.urgent_senders()) == ["x", "y"]
     assert filed(queue) == [2, 8, 3, 9, 4]
 
 
@@ -94,37 +96,74 @@ def test_senders_joining_the_round_together_go_by_their_first_text() -> None:
 
 
 async def file_with_arrivals(twilio: TwilioWebhooks,
-                             arrivals: dict[int, tuple[str, str]]) -> list[str]:
-    """Run one pass of the worker; during its ``n``-th filing, text ``arrivals[n]``.
+                             arrivals: dict[int, list[tuple[str, str]]],
+                             **options: Any) -> tuple[list[str], int]:
+    """Run one pass of a worker built with ``options``; text ``arrivals[n]`` during filing n.
 
-    Return the senders of the inbound messages filed, in filing order.
+    Return the senders of the texts filed, in filing order, and how many claims it made.
     """
-    worker = twilio.client.app[appkeys.INBOX_WORKER]
-    handle, filings = worker._handle, []
+    worker = build_inbox_worker(twilio.client.app, **options)
+    handle, claim, filings, claims = worker._handle, worker._claim, [], []
 
     async def handle_and_text(session: Any, inbound: Any) -> None:
         filings.append(inbound.address.e164)
-        if len(filings) in arrivals:  # a webhook answered during this filing
-            body, sender = arrivals[len(filings)]
+        for body, sender in arrivals.get(len(filings), ()):  # webhooks answered meanwhile
             await twilio.sms(body, sender=sender, process=False)
         await handle(session, inbound)
 
-    worker._handle = handle_and_text
-    try:
-        await worker.run_once()
-    finally:
-        worker._handle = handle
-    return filings
+    async def counted_claim(**kwargs: Any) -> list:
+        claims.append(kwargs)
+        return await claim(**kwargs)
+
+    worker._handle, worker._claim = handle_and_text, counted_claim
+    await worker.run_once()
+    return filings, len(claims)
+
+
+async def flood(twilio: TwilioWebhooks, texts: int, sender: str = FLOODER) -> None:
+    """Store ``texts`` urgent texts from ``sender``."""
+    for i in range(texts):
+        await twilio.sms(f"{URGENT} {i}", sender=sender, process=False)
 
 
 async def test_an_urgent_text_does_not_wait_behind_another_numbers_backlog(
         twilio: TwilioWebhooks) -> None:
     """Test that a child's urgent text is filed within a turn, not after a flood's texts."""
-    for i in range(8):
-        await twilio.sms(f"{URGENT} {i}", sender=FLOODER, process=False)
-    filings = await file_with_arrivals(twilio, {1: (URGENT, CHILD)})
+    await flood(twilio, 8)
+    filings, _ = await file_with_arrivals(twilio, {1: [(URGENT, CHILD)]})
     assert filings.index(CHILD) == 2  # after one more of the flooder's turns
     assert len(filings) == 9
+
+
+async def test_a_claim_full_of_one_numbers_texts_looks_past_them(
+        twilio: TwilioWebhooks) -> None:
+    """Test that a flood bigger than a claim does not keep a child's text out of it."""
+    await flood(twilio, 7)
+    await twilio.sms(URGENT, sender=CHILD, process=False)
+    filings, _ = await file_with_arrivals(twilio, {}, batch_size=5)
+    assert filings.index(CHILD) == 1
+
+
+async def test_a_claim_during_the_round_looks_past_a_new_flood(twilio: TwilioWebhooks) -> None:
+    """Test that a second number's flood, arriving mid-pass, does not fill the round's room."""
+    await flood(twilio, 4)
+    arrivals = {1: [*((f"{URGENT} {i}", OTHER) for i in range(6)), (URGENT, CHILD)]}
+    filings, _ = await file_with_arrivals(twilio, arrivals, batch_size=5)
+    assert filings[:4] == [FLOODER, FLOODER, OTHER, CHILD]
+
+
+async def test_a_number_in_the_round_texting_again_is_not_claimed_before_every_filing(
+        twilio: TwilioWebhooks) -> None:
+    """Test that a flooder's new texts wait for their turns without a claim each.
+
+    They are claimed when the flooder's held texts are done: here, by the next pass.
+    """
+    await flood(twilio, 10)
+    arrivals = {n: [(f"{URGENT} again {n}", FLOODER)] for n in range(1, 10)}
+    filings, claims = await file_with_arrivals(twilio, arrivals)
+    assert (len(filings), claims) == (10, 1)
+    filings, claims = await file_with_arrivals(twilio, {})
+    assert (len(filings), claims) == (9, 1)
 
 
 async def test_a_sender_leaving_the_round_has_their_later_urgent_text_claimed(
@@ -134,12 +173,37 @@ async def test_a_sender_leaving_the_round_has_their_later_urgent_text_claimed(
     The claim during the first filing leaves the flooder's new text (their turns are
     coming); when their held urgent texts are done, it is claimed before ordinary ones.
     """
-    await twilio.sms(URGENT, sender=FLOODER, process=False)
-    await twilio.sms(URGENT, sender=FLOODER, process=False)
+    await flood(twilio, 2)
     for i in range(3):
         await twilio.sms("hello", sender=f"+44770090051{i}", process=False)
-    filings = await file_with_arrivals(twilio, {1: (URGENT, FLOODER)})
+    filings, _ = await file_with_arrivals(twilio, {1: [(URGENT, FLOODER)]})
     assert filings[:3] == [FLOODER] * 3
+    assert len(filings) == 6
+
+
+async def test_claims_during_a_round_come_at_most_every_urgent_claim_seconds(
+        twilio: TwilioWebhooks) -> None:
+    """Test that a busy round is claimed for again only after ``urgent_claim_seconds``.
+
+    The second child's text arrives while the round holds urgent texts and a claim has
+    just been made: it waits for the next pass (the webhook wakes it at once).
+    """
+    await flood(twilio, 3)
+    arrivals = {1: [(URGENT, CHILD)], 2: [(URGENT, CHILD2)]}
+    filings, _ = await file_with_arrivals(twilio, arrivals, urgent_claim_seconds=30)
+    assert filings == [FLOODER, FLOODER, CHILD, FLOODER]
+    filings, _ = await file_with_arrivals(twilio, {})
+    assert filings == [CHILD2]
+
+
+async def test_with_nothing_urgent_held_an_urgent_text_is_claimed_at_once(
+        twilio: TwilioWebhooks) -> None:
+    """Test that the claims' interval never delays a child behind ordinary texts."""
+    for i in range(4):
+        await twilio.sms("hello", sender=f"+44770090051{i}", process=False)
+    arrivals = {1: [(URGENT, CHILD)], 2: [(URGENT, CHILD2)]}
+    filings, _ = await file_with_arrivals(twilio, arrivals, urgent_claim_seconds=30)
+    assert filings[1:3] == [CHILD, CHILD2]
     assert len(filings) == 6
 
 
