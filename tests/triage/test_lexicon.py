@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import unicodedata
 from pathlib import Path
 
 import pytest
 
+from helpline.triage import normalise
 from helpline.triage.lexicon import LexiconError, RiskLexicon
 from helpline.triage.priority import Priority
 
@@ -206,3 +209,16 @@ def test_empty_directory_is_refused(tmp_path: Path) -> None:
     """Test that a directory without lexicon files is refused."""
     with pytest.raises(LexiconError, match="no lexicon files"):
         RiskLexicon.load(tmp_path)
+
+
+def test_folding_ascii_takes_a_short_cut_to_the_same_words() -> None:
+    """Test that ASCII text, folded without Unicode normalisation, folds exactly as before."""
+    def by_unicode(text: str) -> str:
+        text = unicodedata.normalize("NFKC", text).casefold().translate(normalise._FOLD_TABLE)
+        return "".join(c for c in unicodedata.normalize("NFD", text)
+                       if not unicodedata.combining(c))
+
+    ascii_chars = [chr(code) for code in range(128)]
+    texts = [*ascii_chars, "I'M SCARED`", "Can't   GO back\tHOME!!"]
+    texts += ["".join(random.Random(seed).choices(ascii_chars, k=30)) for seed in range(500)]
+    assert [normalise.fold(t) for t in texts] == [by_unicode(t) for t in texts]
