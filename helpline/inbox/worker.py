@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, KeysView
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -32,6 +32,9 @@ INBOX = InboxMessage.__table__
 DONE_ROW = (update(INBOX).where(INBOX.c.id == bindparam("inbox_id"))
             .values(status=DONE, processed_at=bindparam("now"), claimed_until=None,
                     address_enc=None, body_enc=None, sender_key=None))
+
+# Ids bound in one statement: within every database's parameter limit (asyncpg: 32,767).
+IDS_A_STATEMENT = 1000
 
 # A transaction-scoped PostgreSQL advisory lock for claiming (any constant key of our own).
 CLAIMS_ONE_AT_A_TIME = text("SELECT pg_advisory_xact_lock(7112026)")
@@ -93,8 +96,11 @@ class InboxWorker:
             if ((look_again or self._inbox.urgent_arrived.is_set())
                     and (not urgent or loop.time() >= next_urgent_claim)):
                 arrived = self._inbox.take_urgent_arrivals()
-                if look_again or not arrived.issubset(queue.urgent_senders()):
-                    queue.add(await self._share.counted(self._claim_urgent(queue)))
+                in_round = queue.urgent_senders()
+                # A full round claims again when a sender leaves it (``look_again``).
+                if len(in_round) < self._batch and (
+                        look_again or not arrived.issubset(in_round)):
+                    queue.add(await self._share.counted(self._claim_urgent(in_round)))
                     urgent = queue.has_urgent
                     next_urgent_claim = loop.time() + self._urgent_claim
                 look_again = False
@@ -107,29 +113,25 @@ class InboxWorker:
             await asyncio.sleep(0)
         return done
 
-    async def _claim_urgent(self, queue: FilingQueue) -> list:
-        """Claim urgent texts of senders not in the round yet, while it has room.
+    async def _claim_urgent(self, in_round: KeysView) -> list:
+        """Claim urgent texts of senders not in the round yet, as many as it has room for.
 
         The senders in it are left out: their later texts wait for their turns anyway, and
         one number's flood would otherwise fill every claim ahead of another child.
         """
-        in_round = queue.urgent_senders()
-        room = self._batch - len(in_round)
-        if room <= 0:  # a sender leaving the round makes room (``look_again``)
-            return []
-        return await self._claim(urgent_only=True, limit=room,
+        return await self._claim(urgent_only=True, limit=self._batch - len(in_round),
                                  besides=[s for s in in_round if isinstance(s, str)])
 
     async def _claim(self, *, urgent_only: bool = False, limit: int | None = None,
                      besides: list[str] | None = None) -> list:
         """Lease due messages (urgent ones, or the oldest); return their rows, ciphertexts too.
 
-        Every other due text of an urgent sender comes too: the earlier ones must be filed
-        first. An ordinary text waits while an earlier one of its sender is being filed
-        under another worker's lease, so that no ordinary text overtakes one being filed
-        (an urgent one does, and one waiting for its retry is overtaken: neither may hold
-        back the rest). Texts of the senders ``besides`` are left. ``limit`` caps the rows
-        of the first look and the urgent senders of the claim.
+        Every earlier due text of an urgent sender comes too: it must be filed first. An
+        ordinary text waits while an earlier one of its sender is being filed under another
+        worker's lease, so that no ordinary text overtakes one being filed (an urgent one
+        does, and one waiting for its retry is overtaken: neither may hold back the rest).
+        Texts of the senders ``besides`` are left. ``limit`` caps the rows of the first
+        look and the urgent senders of the claim.
         """
         now = self._clock.now()
         self._inbox.take_urgent_arrivals()  # this claim looks for them
@@ -138,31 +140,34 @@ class InboxWorker:
                 # One claim at a time, so that each sees the leases taken before it (on
                 # SQLite the write lock already does this).
                 await session.execute(CLAIMS_ONE_AT_A_TIME)
-            cap = room = limit or self._batch  # rows, and urgent senders
-            found = list((await session.execute(claim_query(
-                now, limit=room, urgent_only=urgent_only, besides=besides))).all())
-            rows = list(found)
+            limit = limit or self._batch  # rows of the first look, and urgent senders
+            rows = list((await session.execute(claim_query(
+                now, limit=limit, urgent_only=urgent_only, besides=besides))).all())
             urgent_senders = {r.sender_key for r in rows if r.urgent and r.sender_key}
-            # A claim filled with the urgent texts of a few senders (one number's flood)
-            # would leave other children's: look past those senders while there is room.
-            while (len(found) == room and all(r.urgent for r in found)
-                   and len(urgent_senders) < cap):
-                room = cap - len(urgent_senders)
-                found = list((await session.execute(claim_query(
-                    now, limit=room, urgent_only=True,
-                    besides=[*(besides or ()), *urgent_senders]))).all())
-                rows += found
-                more = {r.sender_key for r in found if r.sender_key} - urgent_senders
-                if not more:  # only rows without a sender, which it finds again
-                    break
-                urgent_senders |= more
+            if (len(rows) == limit and all(r.urgent for r in rows)
+                    and len(urgent_senders) < limit):
+                # Filled with the urgent texts of a few senders (one number's flood), this
+                # would leave other children's: take the first of each other sender's too.
+                rows += (await session.execute(first_urgent_texts_query(
+                    now, limit=limit - len(urgent_senders),
+                    besides=[*(besides or ()), *urgent_senders]))).all()
+                urgent_senders.update(r.sender_key for r in rows if r.sender_key)
             if urgent_senders:
-                rows += (await session.execute(senders_query(now, urgent_senders))).all()
+                # Their earlier texts are filed before them; later ones can wait for a later
+                # claim, and a flood's would make a claim of thousands of rows.
+                latest: dict[str, int] = {}
+                for r in rows:
+                    if r.urgent and r.sender_key:
+                        latest[r.sender_key] = max(r.id, latest.get(r.sender_key, 0))
+                rows += [r for r in (await session.execute(senders_query(
+                    now, urgent_senders, before=max(latest.values())))).all()
+                    if r.id < latest[r.sender_key]]
             rows = list({r.id: r for r in rows}.values())
-            if rows:
+            for start in range(0, len(rows), IDS_A_STATEMENT):
                 # No last error while leased: a leased row with none is being filed now.
+                ids = [r.id for r in rows[start:start + IDS_A_STATEMENT]]
                 await session.execute(
-                    update(InboxMessage).where(InboxMessage.id.in_([r.id for r in rows]))
+                    update(InboxMessage).where(InboxMessage.id.in_(ids))
                     .values(claimed_until=now + self._lease, attempts=InboxMessage.attempts + 1,
                             last_error=None)
                     .execution_options(synchronize_session=False))
@@ -171,11 +176,11 @@ class InboxWorker:
     async def _renew(self, ids: list[int]) -> None:
         """Extend the leases of rows this pass holds and has not filed yet."""
         until = self._clock.now() + self._lease
-        for start in range(0, len(ids), 1000):  # within every database's parameter limit
+        for start in range(0, len(ids), IDS_A_STATEMENT):
             async with self._db.transaction() as session:
                 await session.execute(
                     update(InboxMessage)
-                    .where(InboxMessage.id.in_(ids[start:start + 1000]),
+                    .where(InboxMessage.id.in_(ids[start:start + IDS_A_STATEMENT]),
                            InboxMessage.status == PENDING)
                     .values(claimed_until=until)
                     .execution_options(synchronize_session=False))
@@ -246,15 +251,31 @@ def claim_query(now: datetime, *, limit: int, urgent_only: bool = False,
             .limit(limit).with_for_update(skip_locked=True))
 
 
-def senders_query(now: datetime, senders: set[str]) -> Any:
-    """Select the due texts of ``senders`` (urgent senders, whose other texts come too).
+def first_urgent_texts_query(now: datetime, *, limit: int, besides: list[str]) -> Any:
+    """Select the first due urgent text of each sender but ``besides``, the oldest first.
+
+    One pass over the urgent pending rows of ``ix_inbox_urgent_first`` (a query a sender,
+    each looking past the senders before, read them all once for each).
+    """
+    firsts = (select(func.min(InboxMessage.id))
+              .where(*_due(now), InboxMessage.urgent, InboxMessage.sender_key.not_in(besides))
+              .group_by(InboxMessage.sender_key)
+              .order_by(func.min(InboxMessage.id)).limit(limit))
+    return (select(*CLAIMED_COLUMNS).where(InboxMessage.id.in_(firsts.scalar_subquery()))
+            .with_for_update(skip_locked=True))
+
+
+def senders_query(now: datetime, senders: set[str], before: int) -> Any:
+    """Select the due texts of ``senders`` (urgent senders) older than text ``before``.
 
     No index finds a sender's texts (every webhook would write it: migration 0012). On
     SQLite this reads the pending rows in ``ix_inbox_urgent_first``, which holds what it
     asks; PostgreSQL plans by cost (with 150,000 filed rows and 50,000 pending it chose
-    that index, 3 ms). It runs only when a claim holds an urgent text.
+    that index, 3 ms; one scan a sender, as an OR of them, took 6 ms each). It runs
+    only when a claim holds an urgent text.
     """
-    return (select(*CLAIMED_COLUMNS).where(*_due(now), InboxMessage.sender_key.in_(senders))
+    return (select(*CLAIMED_COLUMNS)
+            .where(*_due(now), InboxMessage.sender_key.in_(senders), InboxMessage.id < before)
             .with_for_update(skip_locked=True))
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 
 from helpline.db import Database
-from helpline.inbox.worker import claim_query, senders_query
+from helpline.inbox.worker import claim_query, first_urgent_texts_query, senders_query
 from tests.conftest import POSTGRES_URL
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -53,5 +53,13 @@ async def test_urgent_senders_texts_are_read_from_pending_rows_in_the_claim_inde
 
     The table also holds every filed text's tombstone until retention removes it.
     """
-    steps = await plan(db, senders_query(NOW, {"a" * 64, "b" * 64}))
+    steps = await plan(db, senders_query(NOW, {"a" * 64, "b" * 64}, before=1000))
     assert steps == ["SEARCH inbox USING INDEX ix_inbox_urgent_first (status=?)"]
+
+
+async def test_a_flood_filled_claim_finds_other_senders_in_one_pass(db: Database) -> None:
+    """Test that the first urgent text of each other sender is found in one index pass."""
+    steps = await plan(db, first_urgent_texts_query(NOW, limit=10, besides=["a" * 64]))
+    assert "SEARCH inbox USING COVERING INDEX ix_inbox_urgent_first (status=? AND urgent=?)" \
+        in steps, steps
+    assert not any(step.startswith("SCAN") for step in steps), steps

@@ -6,12 +6,14 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from helpline import appkeys
 from helpline.app import build_inbox_worker
 from helpline.conversations.models import Conversation, Message
 from helpline.db import Database
+from helpline.inbox import worker as worker_module
 from helpline.inbox.models import InboxMessage
 from helpline.inbox.worker import FilingQueue
 from tests.conftest import TwilioWebhooks
@@ -205,6 +207,27 @@ async def test_with_nothing_urgent_held_an_urgent_text_is_claimed_at_once(
     filings, _ = await file_with_arrivals(twilio, arrivals, urgent_claim_seconds=30)
     assert filings[1:3] == [CHILD, CHILD2]
     assert len(filings) == 6
+
+
+async def test_an_urgent_claim_leases_earlier_texts_not_later_ones(
+        twilio: TwilioWebhooks, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test that an urgent sender's earlier texts come with the claim, and later ones wait.
+
+    Later texts would make a flood's claim thousands of rows long. The leases are written
+    a few ids a statement (asyncpg takes at most 32,767 parameters).
+    """
+    monkeypatch.setattr(worker_module, "IDS_A_STATEMENT", 2)
+    for body in ("hello", "hi", URGENT, "still there?", "please"):
+        await twilio.sms(body, sender=FLOODER, process=False)
+    db = twilio.client.app[appkeys.DB]
+    async with db.reader() as session:
+        ids = (await session.scalars(select(InboxMessage.id).order_by(InboxMessage.id))).all()
+    claimed = await build_inbox_worker(twilio.client.app, batch_size=1)._claim()
+    assert [row.id for row in claimed] == [ids[2], ids[0], ids[1]]
+    async with db.reader() as session:
+        leased = (await session.scalars(select(InboxMessage.id).where(
+            InboxMessage.claimed_until.is_not(None)).order_by(InboxMessage.id))).all()
+    assert leased == ids[:3]
 
 
 async def test_urgent_text_is_filed_before_the_queue(twilio: TwilioWebhooks,
