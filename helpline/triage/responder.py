@@ -21,7 +21,7 @@ from helpline.privacy.addresses import Address
 from helpline.routing.hours import OpeningHours
 from helpline.triage.flows.engine import TIMER_KINDS, FlowContext, FlowEngine, Step, timer_kind
 from helpline.triage.keywords import Keyword, keyword
-from helpline.triage.lexicon import RiskLexicon
+from helpline.triage.lexicon import RiskAssessment, RiskLexicon
 from helpline.triage.priority import Priority
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,11 @@ FLOW_TIMER = "flow.timer"
 WITH_A_PERSON = ("queued", "assigned")
 HELP_TEXT = ("Free and confidential. Reply with anything to talk, STOP to stop. "
              "In danger now? Call 999.")
-# Sent when the flow failed on a text the lexicon rates urgent: the flow's own danger
-# advice, in English, since the flow that has it in the young person's language failed.
+# Sent when the flow failed on a text the lexicon rates urgent, after the flow's own danger
+# advice in the languages the text and the conversation are in (read from the flow when
+# the service starts): the SMS flow's English, kept here in case no flow has it.
 DANGER_TEXT = "If you're in danger now, call 999 (free). Can't speak? Call 999, then press 55."
+MAX_DANGER_TEXTS = 3
 
 
 class UrgentAlerts(Protocol):
@@ -78,6 +80,9 @@ class TriageResponder:
         self.alerts = alerts
         self.queue = queue
         self.forced_language: str | None = None  # the simulator's --lang
+        # Read now: when it is needed, the flow has just failed.
+        self._danger_advice = {channel: engine.danger_advice(flow_id)
+                               for channel, flow_id in flow_for_channel.items()}
 
     async def respond(self, session: AsyncSession, *, service: ConversationService,
                       turn: Turn) -> None:
@@ -101,8 +106,8 @@ class TriageResponder:
                 return
             case None:
                 pass
-        risk = await self._assess_risk(session, conversation=conversation, text=turn.text,
-                                       now=now)
+        risk = (await self._assess_risk(session, conversation=conversation, text=turn.text,
+                                        now=now)).priority
         state = conversation.flow_state
         if state is not None and state.get("ended") and conversation.status in WITH_A_PERSON:
             return  # a volunteer has this conversation; the message waits for them
@@ -139,11 +144,24 @@ class TriageResponder:
         risk = await self._assess_risk(session, conversation=conversation, text=turn.text,
                                        now=now)
         await self._raise(session, conversation, Priority.HIGH, source="triage", now=now)
-        if risk is Priority.URGENT:
-            await service.reply(session, conversation=conversation, contact=turn.contact,
-                                text=DANGER_TEXT, author="system", now=now,
-                                address=turn.address)
+        if risk.priority is Priority.URGENT:
+            for text in self._danger_texts(conversation, risk):
+                await service.reply(session, conversation=conversation, contact=turn.contact,
+                                    text=text, author="system", now=now, address=turn.address)
         await self.queue.enqueue(session, conversation=conversation, now=now)
+
+    def _danger_texts(self, conversation: Conversation, risk: RiskAssessment) -> list[str]:
+        """Return the 999 advice for a text whose flow failed, in the child's languages.
+
+        First the languages of the urgent phrases found (what the text was written in),
+        then the conversation's; English last, always: at most ``MAX_DANGER_TEXTS`` texts.
+        """
+        advice = self._danger_advice.get(conversation.channel, {})
+        languages = [m.language for m in risk.matches if m.priority is Priority.URGENT]
+        languages.append(conversation.language or "en")
+        texts = [advice[lang] for lang in dict.fromkeys(languages)
+                 if lang in advice and lang != "en"]
+        return [*texts[:MAX_DANGER_TEXTS - 1], advice.get("en", DANGER_TEXT)]
 
     async def on_timer(self, session: AsyncSession, *, service: ConversationService,
                        conversation: Conversation, contact: Contact, timer: str,
@@ -202,11 +220,11 @@ class TriageResponder:
             for name, seconds in step.timers])
 
     async def _assess_risk(self, session: AsyncSession, *, conversation: Conversation,
-                           text: str, now: datetime) -> Priority | None:
-        """Flag and raise the conversation for what the lexicon finds; return its rating."""
+                           text: str, now: datetime) -> RiskAssessment:
+        """Flag and raise the conversation for what the lexicon finds; return what it found."""
         assessment = self.lexicon.assess(text)
         if assessment.priority is None:
-            return None
+            return assessment
         flags = {f"risk:{category}" for category in assessment.categories}
         conversation.flags = sorted(set(conversation.flags) | flags)
         audit.record(session, at=now, actor="triage", action="risk.detected",
@@ -216,7 +234,7 @@ class TriageResponder:
                  assessment.priority, ",".join(assessment.categories))
         await self._raise(session, conversation, assessment.priority, source="risk_lexicon",
                           now=now)
-        return assessment.priority
+        return assessment
 
     async def _raise(self, session: AsyncSession, conversation: Conversation,
                      priority: Priority, *, source: str, now: datetime) -> None:

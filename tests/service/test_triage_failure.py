@@ -16,6 +16,7 @@ from helpline.outbox.models import OutboxMessage
 from helpline.routing.models import Alert
 from helpline.routing.queue import TARGET_CHECK
 from helpline.settings import Settings
+from helpline.triage.flows.engine import FlowEngine
 from helpline.triage.flows.loader import FlowRegistry
 from helpline.triage.lexicon import RiskLexicon
 from helpline.triage.responder import DANGER_TEXT
@@ -99,10 +100,43 @@ async def test_a_failed_flow_still_pages_for_a_child_in_danger(texter: Texter) -
     assert set(inbox) == {"done"}
 
 
+async def test_a_failed_flow_gives_999_advice_in_the_language_of_the_danger(
+        texter: Texter) -> None:
+    """Test that a child writing Persian gets the flow's Persian 999 advice, then English."""
+    await texter.send("hi")
+    await _on_a_missing_flow_version(texter)
+    sms = FlowRegistry.load(SHIPPED).get("sms_triage")
+    danger = sms.nodes["danger"].send
+    assert await texter.send("نجاتم بدید") == [sms.text(danger, "fa"), DANGER_TEXT]
+    assert (await texter.conversation()).priority == "urgent"
+
+
+async def test_a_failed_flow_in_a_persian_conversation_advises_in_persian_too(
+        texter: Texter) -> None:
+    """Test that the conversation's language counts when the danger is written in English."""
+    await texter.send("سلام")
+    conversation = await texter.conversation()
+    assert conversation.language == "fa"
+    await _on_a_missing_flow_version(texter)
+    sms = FlowRegistry.load(SHIPPED).get("sms_triage")
+    assert await texter.send("i want to kill myself") == [
+        sms.text(sms.nodes["danger"].send, "fa"), DANGER_TEXT]
+
+
 def test_the_fallbacks_999_advice_is_the_flows_own() -> None:
     """Test that ``DANGER_TEXT`` says what the SMS flow's danger node says in English."""
     flow = FlowRegistry.load(SHIPPED).get("sms_triage")
     assert flow.text(flow.nodes["danger"].send, "en") == DANGER_TEXT
+
+
+def test_every_messaging_flow_has_its_999_advice_for_the_fallback_in_each_language() -> None:
+    """Test that the fallback finds each chat flow's danger advice, in all its languages."""
+    registry = FlowRegistry.load(SHIPPED)
+    engine = FlowEngine(registry)
+    for flow_id in ("sms_triage", "webchat_triage"):
+        advice = engine.danger_advice(flow_id)
+        assert set(advice) == set(registry.get(flow_id).languages), flow_id
+        assert all("999" in text for text in advice.values()), flow_id
 
 
 async def test_an_archived_flow_version_goes_on_after_an_upgrade(texter: Texter) -> None:

@@ -173,6 +173,19 @@ class FlowEngine:
         return any(interrupt.matches(words, context.risk)
                    for interrupt in self.registry.get(flow_id).interrupts.values())
 
+    def danger_advice(self, flow_id: str) -> dict[str, str]:
+        """Return, per language, what the flow first sends a child in danger.
+
+        That is the text of the node its urgent-risk interrupt goes to ({} if none).
+        """
+        flow = self.registry.get(flow_id)
+        for interrupt in flow.interrupts.values():
+            if interrupt.risk == "urgent":
+                send = getattr(flow.nodes.get(interrupt.goto), "send", None)
+                return {lang: text for lang in flow.languages
+                        if (text := flow.text(send, lang))}
+        return {}
+
     def talk_to_person_phrases(self, flow_id: str) -> dict[str, list[str]]:
         """Return, per language, the phrases meaning "talk to a person" in a flow."""
         flow = self.registry.get(flow_id)
