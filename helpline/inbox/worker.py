@@ -64,6 +64,7 @@ class InboxWorker:
         self._webhooks_first = webhooks_first_seconds
         self._urgent_first = urgent_first_seconds
         self._urgent_claim = urgent_claim_seconds
+        self._written: set[datetime] = set()  # the lease times this pass wrote
         self._share = LoopShare(flood_share, flooding=inbox.flooding)
 
     async def run(self) -> None:
@@ -73,8 +74,20 @@ class InboxWorker:
 
     async def run_once(self) -> int:
         """Claim pending messages, urgent first, and process them; return how many."""
-        loop = asyncio.get_running_loop()
+        self._written.clear()
         queue = FilingQueue(await self._share.counted(self._claim()))
+        filing: list[int] = []  # the row being filed
+        try:
+            return await self._file(queue, filing)
+        except BaseException:
+            # A pass that fails or is stopped gives back the leases it holds: kept, they
+            # would let its senders' later texts go first, and hold the rest 120 s.
+            await self._give_back([*filing, *queue.waiting_ids()])
+            raise
+
+    async def _file(self, queue: FilingQueue, filing: list[int]) -> int:
+        """File the rows of ``queue`` in turn with webhooks, claiming urgent texts meanwhile."""
+        loop = asyncio.get_running_loop()
         leased_at = loop.time()
         done, look_again, next_urgent_claim = 0, False, float("-inf")
         while queue:
@@ -100,7 +113,7 @@ class InboxWorker:
                 # A full round claims again when a sender leaves it (``look_again``).
                 if len(in_round) < self._batch and (
                         look_again or not arrived.issubset(in_round)):
-                    queue.add(await self._share.counted(self._claim_urgent(in_round)))
+                    queue.add(await self._share.counted(self._claim_urgent(queue)))
                     urgent = queue.has_urgent
                     next_urgent_claim = loop.time() + self._urgent_claim
                 look_again = False
@@ -108,22 +121,41 @@ class InboxWorker:
             # A sender leaving the round may have urgent texts the claims left for its turns.
             look_again |= bool(row.urgent) and not queue.in_round(row.sender_key)
             # In turn with webhooks, not after.
+            filing[:] = [row.id]
             await self._share.counted(self._process(row, first=urgent))
+            filing.clear()
             done += 1
             await asyncio.sleep(0)
         return done
 
-    async def _claim_urgent(self, in_round: KeysView) -> list:
+    async def _give_back(self, ids: list[int]) -> None:
+        """Free the leases this pass wrote on ``ids``, and the attempts they counted."""
+        mine = [InboxMessage.status == PENDING, InboxMessage.claimed_until.in_(self._written)]
+        try:
+            async with asyncio.timeout(5), self._db.transaction() as session:
+                for start in range(0, len(ids), IDS_A_STATEMENT):
+                    await session.execute(
+                        update(InboxMessage)
+                        .where(InboxMessage.id.in_(ids[start:start + IDS_A_STATEMENT]), *mine)
+                        .values(claimed_until=None, attempts=InboxMessage.attempts - 1)
+                        .execution_options(synchronize_session=False))
+        except Exception as exc:  # they are claimed again once the leases run out
+            log.warning("inbox worker kept %d leases when its pass ended early (%s)",
+                        len(ids), type(exc).__name__)
+
+    async def _claim_urgent(self, queue: FilingQueue) -> list:
         """Claim urgent texts of senders not in the round yet, as many as it has room for.
 
         The senders in it are left out: their later texts wait for their turns anyway, and
         one number's flood would otherwise fill every claim ahead of another child.
         """
+        in_round = queue.urgent_senders()
         return await self._claim(urgent_only=True, limit=self._batch - len(in_round),
-                                 besides=[s for s in in_round if isinstance(s, str)])
+                                 besides=[s for s in in_round if isinstance(s, str)],
+                                 held=set(queue.waiting_ids()))
 
     async def _claim(self, *, urgent_only: bool = False, limit: int | None = None,
-                     besides: list[str] | None = None) -> list:
+                     besides: list[str] | None = None, held: set[int] | None = None) -> list:
         """Lease due messages (urgent ones, or the oldest); return their rows, ciphertexts too.
 
         Every earlier due text of an urgent sender comes too: it must be filed first. An
@@ -131,7 +163,7 @@ class InboxWorker:
         worker's lease, so that no ordinary text overtakes one being filed (an urgent one
         does, and one waiting for its retry is overtaken: neither may hold back the rest).
         Texts of the senders ``besides`` are left. ``limit`` caps the rows of the first
-        look and the urgent senders of the claim.
+        look and the urgent senders of the claim; ``held``: the rows this pass holds.
         """
         now = self._clock.now()
         self._inbox.take_urgent_arrivals()  # this claim looks for them
@@ -159,23 +191,46 @@ class InboxWorker:
                 for r in rows:
                     if r.urgent and r.sender_key:
                         latest[r.sender_key] = max(r.id, latest.get(r.sender_key, 0))
-                rows += [r for r in (await session.execute(senders_query(
+                earlier = [r for r in (await session.execute(senders_query(
                     now, urgent_senders, before=max(latest.values())))).all()
                     if r.id < latest[r.sender_key]]
+                rows += await self._not_overtaking(session, now, earlier, held or set())
             rows = list({r.id: r for r in rows}.values())
+            until = now + self._lease
+            self._written.add(until)  # a lease this process wrote (``_give_back``)
             for start in range(0, len(rows), IDS_A_STATEMENT):
                 # No last error while leased: a leased row with none is being filed now.
                 ids = [r.id for r in rows[start:start + IDS_A_STATEMENT]]
                 await session.execute(
                     update(InboxMessage).where(InboxMessage.id.in_(ids))
-                    .values(claimed_until=now + self._lease, attempts=InboxMessage.attempts + 1,
+                    .values(claimed_until=until, attempts=InboxMessage.attempts + 1,
                             last_error=None)
                     .execution_options(synchronize_session=False))
         return rows
 
+    async def _not_overtaking(self, session: AsyncSession, now: datetime, rows: list,
+                              held: set[int]) -> list:
+        """Drop the ordinary ``rows`` that would overtake a text another worker is filing.
+
+        As in the claim's first look (``_earlier_text_being_filed``), but the rows this
+        pass holds, leased by it, do not count.
+        """
+        senders = {r.sender_key for r in rows if not r.urgent}
+        if not senders:
+            return rows
+        first_elsewhere: dict[str, int] = {}
+        for leased, sender in (await session.execute(
+                select(InboxMessage.id, InboxMessage.sender_key)
+                .where(InboxMessage.sender_key.in_(senders), *_being_filed(now)))).all():
+            if leased not in held:
+                first_elsewhere[sender] = min(leased, first_elsewhere.get(sender, leased))
+        return [r for r in rows
+                if r.urgent or r.id < first_elsewhere.get(r.sender_key, r.id + 1)]
+
     async def _renew(self, ids: list[int]) -> None:
         """Extend the leases of rows this pass holds and has not filed yet."""
         until = self._clock.now() + self._lease
+        self._written.add(until)
         for start in range(0, len(ids), IDS_A_STATEMENT):
             async with self._db.transaction() as session:
                 await session.execute(
@@ -261,8 +316,11 @@ def first_urgent_texts_query(now: datetime, *, limit: int, besides: list[str]) -
               .where(*_due(now), InboxMessage.urgent, InboxMessage.sender_key.not_in(besides))
               .group_by(InboxMessage.sender_key)
               .order_by(func.min(InboxMessage.id)).limit(limit))
-    return (select(*CLAIMED_COLUMNS).where(InboxMessage.id.in_(firsts.scalar_subquery()))
-            .with_for_update(skip_locked=True))
+    # Due again outside: PostgreSQL checks a row changed meanwhile against these only.
+    return (select(*CLAIMED_COLUMNS)
+            .where(InboxMessage.id.in_(firsts.scalar_subquery()), *_due(now),
+                   InboxMessage.urgent)
+            .order_by(InboxMessage.id).with_for_update(skip_locked=True))
 
 
 def senders_query(now: datetime, senders: set[str], before: int) -> Any:
@@ -289,10 +347,17 @@ def _earlier_text_being_filed(now: datetime) -> Any:
     earlier = aliased(InboxMessage)
     return (select(earlier.id)
             .where(earlier.sender_key == InboxMessage.sender_key,
-                   earlier.claimed_until.is_not(None),  # leased: ix_inbox_sender_leased
-                   earlier.id < InboxMessage.id, earlier.status == PENDING,
-                   earlier.claimed_until >= now, earlier.last_error.is_(None))
+                   earlier.id < InboxMessage.id, *_being_filed(now, earlier))
             .exists())
+
+
+def _being_filed(now: datetime, rows: Any = InboxMessage) -> list[Any]:
+    """Return the conditions that a row is leased to a worker filing it now.
+
+    A row waiting for its retry has a last error; one being filed has none (``_claim``).
+    """
+    return [rows.claimed_until.is_not(None),  # leased: ix_inbox_sender_leased
+            rows.claimed_until >= now, rows.status == PENDING, rows.last_error.is_(None)]
 
 
 class FilingQueue:

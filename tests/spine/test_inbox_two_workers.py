@@ -53,15 +53,15 @@ async def test_a_text_waits_while_its_senders_earlier_one_is_being_filed(
     assert await worker.run_once() == 1
     assert await _filed(twilio, db) == ["b first"]
 
-    # A child in danger never waits for another worker's lease; their texts not being
-    # filed elsewhere come with the urgent one, as always.
+    # A child in danger never waits for another worker's lease. Their earlier ordinary
+    # text still does: it would overtake the one being filed.
     await twilio.sms(URGENT, sender=SENDERS["a"], process=False)
-    assert await worker.run_once() == 2
-    assert await _filed(twilio, db) == ["b first", "a second", URGENT]
+    assert await worker.run_once() == 1
+    assert await _filed(twilio, db) == ["b first", URGENT]
 
     clock.advance(121)  # the other worker died: its lease runs out
-    assert await worker.run_once() == 1
-    assert await _filed(twilio, db) == ["b first", "a second", URGENT, "a first"]
+    assert await worker.run_once() == 2
+    assert await _filed(twilio, db) == ["b first", URGENT, "a first", "a second"]
 
 
 async def test_a_text_waiting_for_its_retry_holds_nothing_back(

@@ -230,6 +230,100 @@ async def test_an_urgent_claim_leases_earlier_texts_not_later_ones(
     assert leased == ids[:3]
 
 
+X_TEXTS = ["t1 hello", f"{URGENT} t2", "t3 hello", f"{URGENT} t4"]
+
+
+async def x_texts_behind_a_flood(twilio: TwilioWebhooks) -> None:
+    """Store X's t1 and urgent t2, a flood bigger than a claim, then X's t3 and urgent t4.
+
+    A claim then holds t1 and t2 only: X's later texts are left for later claims.
+    """
+    for body in X_TEXTS[:2]:
+        await twilio.sms(body, sender=CHILD, process=False)
+    await flood(twilio, 60)
+    for body in X_TEXTS[2:]:
+        await twilio.sms(body, sender=CHILD, process=False)
+
+
+async def childs_texts_filed(twilio: TwilioWebhooks) -> list[str]:
+    """Return X's texts filed so far, in filing order."""
+    cipher = twilio.client.app[appkeys.KEYS].cipher
+    async with twilio.client.app[appkeys.DB].reader() as session:
+        texts = [cipher.decrypt(b) for b in (await session.execute(
+            select(Message.body_enc).where(Message.direction == "in")
+            .order_by(Message.id))).scalars()]
+    return [text for text in texts if text in X_TEXTS]
+
+
+async def test_a_pass_stopped_midway_gives_its_leases_back(twilio: TwilioWebhooks) -> None:
+    """Test that after a shutdown during a filing, the restarted worker files in order.
+
+    Kept, the stopped pass's leases would hold t1 and t2 for 120 s while t3 and t4 went.
+    """
+    await x_texts_behind_a_flood(twilio)
+    worker = build_inbox_worker(twilio.client.app)
+    handle = worker._handle
+
+    async def stopped(session: Any, inbound: Any) -> None:
+        raise asyncio.CancelledError  # the service stopping during the first filing
+
+    worker._handle = stopped
+    with pytest.raises(asyncio.CancelledError):
+        await worker.run_once()
+    worker._handle = handle
+    for _ in range(5):
+        await worker.run_once()
+    assert await childs_texts_filed(twilio) == X_TEXTS
+
+
+async def test_a_pass_that_fails_gives_its_leases_back(twilio: TwilioWebhooks) -> None:
+    """Test that a pass ended by a failed claim leaves nothing leased for its retry."""
+    await x_texts_behind_a_flood(twilio)
+    worker = build_inbox_worker(twilio.client.app)
+    handle, claim_urgent, filings = worker._handle, worker._claim_urgent, []
+
+    async def handle_and_text(session: Any, inbound: Any) -> None:
+        filings.append(inbound)
+        if len(filings) == 1:
+            await twilio.sms(URGENT, sender=CHILD2, process=False)
+        await handle(session, inbound)
+
+    async def broken(queue: Any) -> list:
+        raise ConnectionError("database went away")
+
+    worker._handle, worker._claim_urgent = handle_and_text, broken
+    with pytest.raises(ConnectionError):
+        await worker.run_once()
+    async with twilio.client.app[appkeys.DB].reader() as session:
+        leased = (await session.scalars(select(InboxMessage.id).where(
+            InboxMessage.status == "pending", InboxMessage.claimed_until.is_not(None)))).all()
+    assert leased == []
+    worker._claim_urgent = claim_urgent
+    for _ in range(5):
+        await worker.run_once()
+    assert await childs_texts_filed(twilio) == X_TEXTS
+
+
+async def test_a_later_ordinary_text_waits_for_another_workers_filing(
+        twilio: TwilioWebhooks) -> None:
+    """Test that a claim bringing an urgent text's earlier texts leaves one that overtakes.
+
+    Another worker holds t1 and t2; this one takes urgent t4 (a child in danger does not
+    wait), not t3, which would overtake t1. The other worker files t1 and t2, then t3.
+    """
+    await x_texts_behind_a_flood(twilio)
+    other = build_inbox_worker(twilio.client.app)
+    held = FilingQueue(await other._claim())
+    assert len(held.waiting_ids()) == 2 + 49  # t1, t2 and the flood's first texts
+    worker = build_inbox_worker(twilio.client.app)
+    await worker.run_once()
+    assert await childs_texts_filed(twilio) == [X_TEXTS[3]]
+    while held:
+        await other._process(held.pop())
+    await worker.run_once()
+    assert await childs_texts_filed(twilio) == [X_TEXTS[3], *X_TEXTS[:3]]
+
+
 async def test_urgent_text_is_filed_before_the_queue(twilio: TwilioWebhooks,
                                                      db: Database) -> None:
     """Test that an urgent text arriving behind others opens the first conversation."""
