@@ -64,7 +64,8 @@ class InboxWorker:
         self._webhooks_first = webhooks_first_seconds
         self._urgent_first = urgent_first_seconds
         self._urgent_claim = urgent_claim_seconds
-        self._written: set[datetime] = set()  # the lease times this pass wrote
+        self._written: set[datetime] = set()  # the lease times this pass wrote, running
+        self._claimed: set[int] = set()  # the rows this pass leased and has not filed
         self._share = LoopShare(flood_share, flooding=inbox.flooding)
 
     async def run(self) -> None:
@@ -75,14 +76,15 @@ class InboxWorker:
     async def run_once(self) -> int:
         """Claim pending messages, urgent first, and process them; return how many."""
         self._written.clear()
-        queue = FilingQueue(await self._share.counted(self._claim()))
+        self._claimed.clear()
         filing: list[int] = []  # the row being filed
         try:
+            queue = FilingQueue(await self._share.counted(self._claim()))
             return await self._file(queue, filing)
         except BaseException:
             # A pass that fails or is stopped gives back the leases it holds: kept, they
             # would let its senders' later texts go first, and hold the rest 120 s.
-            await self._give_back([*filing, *queue.waiting_ids()])
+            await self._give_back(keep_attempt=filing)
             raise
 
     async def _file(self, queue: FilingQueue, filing: list[int]) -> int:
@@ -124,24 +126,44 @@ class InboxWorker:
             filing[:] = [row.id]
             await self._share.counted(self._process(row, first=urgent))
             filing.clear()
+            self._claimed.discard(row.id)  # filed, or waiting for its retry
             done += 1
             await asyncio.sleep(0)
         return done
 
-    async def _give_back(self, ids: list[int]) -> None:
-        """Free the leases this pass wrote on ``ids``, and the attempts they counted."""
-        mine = [InboxMessage.status == PENDING, InboxMessage.claimed_until.in_(self._written)]
+    async def _give_back(self, *, keep_attempt: list[int]) -> None:
+        """Free the leases this pass wrote and still holds, and the attempts they counted.
+
+        The row being filed (``keep_attempt``) was attempted: a text that keeps stopping
+        its pass still runs out of attempts and is kept for a person.
+        """
+        mine = [InboxMessage.status == PENDING,
+                InboxMessage.claimed_until.in_(list(self._written))]
+        waiting = sorted(self._claimed - set(keep_attempt))
         try:
             async with asyncio.timeout(5), self._db.transaction() as session:
-                for start in range(0, len(ids), IDS_A_STATEMENT):
+                for start in range(0, len(waiting), IDS_A_STATEMENT):
                     await session.execute(
                         update(InboxMessage)
-                        .where(InboxMessage.id.in_(ids[start:start + IDS_A_STATEMENT]), *mine)
+                        .where(InboxMessage.id.in_(waiting[start:start + IDS_A_STATEMENT]),
+                               *mine)
                         .values(claimed_until=None, attempts=InboxMessage.attempts - 1)
+                        .execution_options(synchronize_session=False))
+                if keep_attempt:
+                    await session.execute(
+                        update(InboxMessage).where(InboxMessage.id.in_(keep_attempt), *mine)
+                        .values(claimed_until=None)
                         .execution_options(synchronize_session=False))
         except Exception as exc:  # they are claimed again once the leases run out
             log.warning("inbox worker kept %d leases when its pass ended early (%s)",
-                        len(ids), type(exc).__name__)
+                        len(self._claimed), type(exc).__name__)
+
+    def _wrote(self, until: datetime, ids: list[int]) -> None:
+        """Remember a lease this pass wrote (``_give_back`` and ``_renew`` touch only those)."""
+        now = self._clock.now()
+        self._written = {t for t in self._written if t >= now}  # the running ones
+        self._written.add(until)
+        self._claimed.update(ids)
 
     async def _claim_urgent(self, queue: FilingQueue) -> list:
         """Claim urgent texts of senders not in the round yet, as many as it has room for.
@@ -197,7 +219,8 @@ class InboxWorker:
                 rows += await self._not_overtaking(session, now, earlier, held or set())
             rows = list({r.id: r for r in rows}.values())
             until = now + self._lease
-            self._written.add(until)  # a lease this process wrote (``_give_back``)
+            if rows:  # before the commit: a stop at the commit still gives them back
+                self._wrote(until, [r.id for r in rows])
             for start in range(0, len(rows), IDS_A_STATEMENT):
                 # No last error while leased: a leased row with none is being filed now.
                 ids = [r.id for r in rows[start:start + IDS_A_STATEMENT]]
@@ -230,13 +253,14 @@ class InboxWorker:
     async def _renew(self, ids: list[int]) -> None:
         """Extend the leases of rows this pass holds and has not filed yet."""
         until = self._clock.now() + self._lease
-        self._written.add(until)
+        ours = InboxMessage.claimed_until.in_(list(self._written))  # none taken over since
+        self._wrote(until, [])
         for start in range(0, len(ids), IDS_A_STATEMENT):
             async with self._db.transaction() as session:
                 await session.execute(
                     update(InboxMessage)
                     .where(InboxMessage.id.in_(ids[start:start + IDS_A_STATEMENT]),
-                           InboxMessage.status == PENDING)
+                           InboxMessage.status == PENDING, ours)
                     .values(claimed_until=until)
                     .execution_options(synchronize_session=False))
 

@@ -64,6 +64,24 @@ async def test_a_text_waits_while_its_senders_earlier_one_is_being_filed(
     assert await _filed(twilio, db) == ["b first", URGENT, "a first", "a second"]
 
 
+async def test_a_stalled_workers_renewal_leaves_the_leases_another_took_over(
+        twilio: TwilioWebhooks, db: Database, clock: FrozenClock) -> None:
+    """Test that a pass renews and gives back only leases it wrote, not another worker's."""
+    await twilio.sms("a first", sender=SENDERS["a"], process=False)
+    await twilio.sms("a second", sender=SENDERS["a"], process=False)
+    stalled = build_inbox_worker(twilio.client.app)
+    held = await stalled._claim()
+    clock.advance(121)  # the first worker stalls past its lease; another takes the texts
+    await build_inbox_worker(twilio.client.app)._claim()
+    async with db.reader() as session:
+        taken_over = (await session.scalars(select(InboxMessage.claimed_until))).all()
+    clock.advance(1)
+    await stalled._renew([row.id for row in held])
+    await stalled._give_back(keep_attempt=[])
+    async with db.reader() as session:
+        assert (await session.scalars(select(InboxMessage.claimed_until))).all() == taken_over
+
+
 async def test_a_text_waiting_for_its_retry_holds_nothing_back(
         twilio: TwilioWebhooks, db: Database) -> None:
     """Test that a sender's text that failed once does not hold their next text back."""

@@ -304,6 +304,42 @@ async def test_a_pass_that_fails_gives_its_leases_back(twilio: TwilioWebhooks) -
     assert await childs_texts_filed(twilio) == X_TEXTS
 
 
+async def leased_rows(twilio: TwilioWebhooks) -> list[int]:
+    """Return the ids of pending inbox rows under a lease."""
+    async with twilio.client.app[appkeys.DB].reader() as session:
+        return list((await session.scalars(select(InboxMessage.id).where(
+            InboxMessage.status == "pending", InboxMessage.claimed_until.is_not(None)))).all())
+
+
+@pytest.mark.parametrize("which", ["first", "urgent"])
+async def test_a_pass_stopped_just_after_a_claim_commits_gives_it_back(
+        twilio: TwilioWebhooks, which: str) -> None:
+    """Test that a stop landing after a claim's commit, before the pass has its rows, frees them.
+
+    The pass's first claim, or one for an urgent text arriving during its first filing.
+    """
+    await flood(twilio, 2)
+    worker = build_inbox_worker(twilio.client.app)
+    handle, claim, filings = worker._handle, worker._claim, []
+
+    async def handle_and_text(session: Any, inbound: Any) -> None:
+        filings.append(inbound)
+        if len(filings) == 1:
+            await twilio.sms(URGENT, sender=CHILD, process=False)
+        await handle(session, inbound)
+
+    async def claim_then_stopped(**kwargs: Any) -> list:
+        rows = await claim(**kwargs)
+        if kwargs.get("urgent_only", False) == (which == "urgent"):
+            raise asyncio.CancelledError  # e.g. as the session closes after its COMMIT
+        return rows
+
+    worker._handle, worker._claim = handle_and_text, claim_then_stopped
+    with pytest.raises(asyncio.CancelledError):
+        await worker.run_once()
+    assert await leased_rows(twilio) == []
+
+
 async def test_a_later_ordinary_text_waits_for_another_workers_filing(
         twilio: TwilioWebhooks) -> None:
     """Test that a claim bringing an urgent text's earlier texts leaves one that overtakes.
