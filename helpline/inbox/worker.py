@@ -159,9 +159,11 @@ class InboxWorker:
                         len(self._claimed), type(exc).__name__)
 
     def _wrote(self, until: datetime, ids: list[int]) -> None:
-        """Remember a lease this pass wrote (``_give_back`` and ``_renew`` touch only those)."""
-        now = self._clock.now()
-        self._written = {t for t in self._written if t >= now}  # the running ones
+        """Remember a lease this pass wrote (``_give_back`` and ``_renew`` touch only those).
+
+        Kept until a renewal replaces them all, expired or not: a lease that ran out
+        before its renewal (the host suspended, a slow claim) is still this pass's.
+        """
         self._written.add(until)
         self._claimed.update(ids)
 
@@ -219,8 +221,6 @@ class InboxWorker:
                 rows += await self._not_overtaking(session, now, earlier, held or set())
             rows = list({r.id: r for r in rows}.values())
             until = now + self._lease
-            if rows:  # before the commit: a stop at the commit still gives them back
-                self._wrote(until, [r.id for r in rows])
             for start in range(0, len(rows), IDS_A_STATEMENT):
                 # No last error while leased: a leased row with none is being filed now.
                 ids = [r.id for r in rows[start:start + IDS_A_STATEMENT]]
@@ -229,6 +229,8 @@ class InboxWorker:
                     .values(claimed_until=until, attempts=InboxMessage.attempts + 1,
                             last_error=None)
                     .execution_options(synchronize_session=False))
+            if rows:  # last, before the commit: a stop at the commit still gives them back
+                self._wrote(until, [r.id for r in rows])
         return rows
 
     async def _not_overtaking(self, session: AsyncSession, now: datetime, rows: list,
@@ -254,15 +256,19 @@ class InboxWorker:
         """Extend the leases of rows this pass holds and has not filed yet."""
         until = self._clock.now() + self._lease
         ours = InboxMessage.claimed_until.in_(list(self._written))  # none taken over since
-        self._wrote(until, [])
+        renewed = 0
+        self._wrote(until, [])  # a stop halfway gives back the renewed ones too
         for start in range(0, len(ids), IDS_A_STATEMENT):
             async with self._db.transaction() as session:
-                await session.execute(
+                result = await session.execute(
                     update(InboxMessage)
                     .where(InboxMessage.id.in_(ids[start:start + IDS_A_STATEMENT]),
                            InboxMessage.status == PENDING, ours)
                     .values(claimed_until=until)
                     .execution_options(synchronize_session=False))
+                renewed += result.rowcount or 0
+        # Every row the pass still holds has this lease now (none if all were taken over).
+        self._written = {until} if renewed else set()
 
     async def _process(self, row: Any, *, first: bool = False) -> None:  # a claimed row
         inbox_id = row.id

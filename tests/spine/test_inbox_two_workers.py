@@ -82,6 +82,26 @@ async def test_a_stalled_workers_renewal_leaves_the_leases_another_took_over(
         assert (await session.scalars(select(InboxMessage.claimed_until))).all() == taken_over
 
 
+async def test_a_lease_that_ran_out_before_its_renewal_is_still_renewed(
+        twilio: TwilioWebhooks, db: Database, clock: FrozenClock) -> None:
+    """Test that a pass's claim in between does not make it forget leases that ran out.
+
+    The host suspended past the lease (nobody took the texts over); the pass claims an
+    urgent text, then renews: every row it holds gets the new lease.
+    """
+    await twilio.sms("a first", sender=SENDERS["a"], process=False)
+    await twilio.sms("b first", sender=SENDERS["b"], process=False)
+    worker = build_inbox_worker(twilio.client.app)
+    held = await worker._claim()
+    clock.advance(121)
+    await twilio.sms(URGENT, sender=SENDERS["b"], process=False)
+    held += await worker._claim(urgent_only=True)
+    await worker._renew([row.id for row in held])
+    async with db.reader() as session:
+        leases = set((await session.scalars(select(InboxMessage.claimed_until))).all())
+    assert leases == {clock.now() + timedelta(seconds=120)}
+
+
 async def test_a_text_waiting_for_its_retry_holds_nothing_back(
         twilio: TwilioWebhooks, db: Database) -> None:
     """Test that a sender's text that failed once does not hold their next text back."""
