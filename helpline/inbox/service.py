@@ -109,7 +109,6 @@ class Inbox:
         self._waiting: list[_Waiting] = []
         self._has_waiting = asyncio.Event()
         self.pending = asyncio.Event()  # wakes the inbox worker after a commit
-        self.urgent_arrived = asyncio.Event()  # tells the worker to look again, urgent first
         self._urgent_senders: set[str] = set()  # whose urgent texts came since it last looked
         self._settled = asyncio.Event()  # set while no webhook waits for its commit
         self._settled.set()
@@ -168,14 +167,17 @@ class Inbox:
             if len(self._waiting) == before or len(self._waiting) >= self._max_batch:
                 return
 
+    def urgent_arrived(self) -> bool:
+        """Return whether an urgent text was stored since ``take_urgent_arrivals`` last ran."""
+        return bool(self._urgent_senders)
+
     def take_urgent_arrivals(self) -> set[str]:
-        """Return the senders of urgent texts stored since the last call; clear the signal.
+        """Return the senders of urgent texts stored since the last call, and forget them.
 
         Texts stored by another process's webhooks never show here: its worker finds them
         at its next claim.
         """
         senders, self._urgent_senders = self._urgent_senders, set()
-        self.urgent_arrived.clear()
         return senders
 
     def forget_expired_senders(self) -> None:
@@ -205,7 +207,7 @@ class Inbox:
         calm_since = now if now - self.last_arrival < at_most else self.last_arrival
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(at_most):
-                while not self.urgent_arrived.is_set():  # a child in danger goes first
+                while not self.urgent_arrived():  # a child in danger goes first
                     await self._settled.wait()
                     calm_in = max(calm_since, self.last_arrival) + quiet - loop.time()
                     if calm_in <= 0:
@@ -264,10 +266,7 @@ class Inbox:
                     waiting.done.set_exception(exc)
             return
         self.wake()
-        urgent = {w.values["sender_key"] for w in batch if w.values["urgent"]}
-        if urgent:
-            self._urgent_senders |= urgent
-            self.urgent_arrived.set()
+        self._urgent_senders.update(w.values["sender_key"] for w in batch if w.values["urgent"])
         for waiting in batch:
             sid = waiting.values["provider_sid"]
             if not waiting.done.done():

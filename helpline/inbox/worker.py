@@ -6,7 +6,7 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, KeysView
+from collections.abc import Awaitable, Callable, Iterator, KeysView
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,6 +66,7 @@ class InboxWorker:
         self._urgent_claim = urgent_claim_seconds
         self._written: set[datetime] = set()  # the lease times this pass wrote, running
         self._claimed: set[int] = set()  # the rows this pass leased and has not filed
+        self._filing: int | None = None  # the row being filed
         self._share = LoopShare(flood_share, flooding=inbox.flooding)
 
     async def run(self) -> None:
@@ -77,17 +78,17 @@ class InboxWorker:
         """Claim pending messages, urgent first, and process them; return how many."""
         self._written.clear()
         self._claimed.clear()
-        filing: list[int] = []  # the row being filed
+        self._filing = None
         try:
             queue = FilingQueue(await self._share.counted(self._claim()))
-            return await self._file(queue, filing)
+            return await self._file(queue)
         except BaseException:
             # A pass that fails or is stopped gives back the leases it holds: kept, they
             # would let its senders' later texts go first, and hold the rest 120 s.
-            await self._give_back(keep_attempt=filing)
+            await self._give_back()
             raise
 
-    async def _file(self, queue: FilingQueue, filing: list[int]) -> int:
+    async def _file(self, queue: FilingQueue) -> int:
         """File the rows of ``queue`` in turn with webhooks, claiming urgent texts meanwhile."""
         loop = asyncio.get_running_loop()
         leased_at = loop.time()
@@ -100,7 +101,7 @@ class InboxWorker:
             await self._share.turn()
             if loop.time() - leased_at > self._lease.total_seconds() / 2:
                 # A flood's pass can outlast the leases it took: keep the rows it holds.
-                await self._share.counted(self._renew(queue.waiting_ids()))
+                await self._share.counted(self._renew())
                 leased_at = loop.time()
             urgent = queue.has_urgent  # an urgent sender's texts come first
             await self._inbox.settled(
@@ -108,7 +109,7 @@ class InboxWorker:
             # A child in danger joins the round of urgent senders: next if it is empty, and
             # within ``urgent_claim`` seconds if not (each claim costs a few milliseconds,
             # and at 200 texts a second there would be one before nearly every filing).
-            if ((look_again or self._inbox.urgent_arrived.is_set())
+            if ((look_again or self._inbox.urgent_arrived())
                     and (not urgent or loop.time() >= next_urgent_claim)):
                 arrived = self._inbox.take_urgent_arrivals()
                 in_round = queue.urgent_senders()
@@ -123,35 +124,33 @@ class InboxWorker:
             # A sender leaving the round may have urgent texts the claims left for its turns.
             look_again |= bool(row.urgent) and not queue.in_round(row.sender_key)
             # In turn with webhooks, not after.
-            filing[:] = [row.id]
+            self._filing = row.id
             await self._share.counted(self._process(row, first=urgent))
-            filing.clear()
+            self._filing = None
             self._claimed.discard(row.id)  # filed, or waiting for its retry
             done += 1
             await asyncio.sleep(0)
         return done
 
-    async def _give_back(self, *, keep_attempt: list[int]) -> None:
+    async def _give_back(self) -> None:
         """Free the leases this pass wrote and still holds, and the attempts they counted.
 
-        The row being filed (``keep_attempt``) was attempted: a text that keeps stopping
-        its pass still runs out of attempts and is kept for a person.
+        The row being filed was attempted: a text that keeps stopping its pass still runs
+        out of attempts and is kept for a person.
         """
         mine = [InboxMessage.status == PENDING,
                 InboxMessage.claimed_until.in_(list(self._written))]
-        waiting = sorted(self._claimed - set(keep_attempt))
+        filing = [] if self._filing is None else [self._filing]
         try:
             async with asyncio.timeout(5), self._db.transaction() as session:
-                for start in range(0, len(waiting), IDS_A_STATEMENT):
+                for ids in _batches(sorted(self._claimed - set(filing))):
                     await session.execute(
-                        update(InboxMessage)
-                        .where(InboxMessage.id.in_(waiting[start:start + IDS_A_STATEMENT]),
-                               *mine)
+                        update(InboxMessage).where(InboxMessage.id.in_(ids), *mine)
                         .values(claimed_until=None, attempts=InboxMessage.attempts - 1)
                         .execution_options(synchronize_session=False))
-                if keep_attempt:
+                if filing:
                     await session.execute(
-                        update(InboxMessage).where(InboxMessage.id.in_(keep_attempt), *mine)
+                        update(InboxMessage).where(InboxMessage.id.in_(filing), *mine)
                         .values(claimed_until=None)
                         .execution_options(synchronize_session=False))
         except Exception as exc:  # they are claimed again once the leases run out
@@ -175,11 +174,10 @@ class InboxWorker:
         """
         in_round = queue.urgent_senders()
         return await self._claim(urgent_only=True, limit=self._batch - len(in_round),
-                                 besides=[s for s in in_round if isinstance(s, str)],
-                                 held=set(queue.waiting_ids()))
+                                 besides=[s for s in in_round if isinstance(s, str)])
 
     async def _claim(self, *, urgent_only: bool = False, limit: int | None = None,
-                     besides: list[str] | None = None, held: set[int] | None = None) -> list:
+                     besides: list[str] | None = None) -> list:
         """Lease due messages (urgent ones, or the oldest); return their rows, ciphertexts too.
 
         Every earlier due text of an urgent sender comes too: it must be filed first. An
@@ -187,7 +185,7 @@ class InboxWorker:
         worker's lease, so that no ordinary text overtakes one being filed (an urgent one
         does, and one waiting for its retry is overtaken: neither may hold back the rest).
         Texts of the senders ``besides`` are left. ``limit`` caps the rows of the first
-        look and the urgent senders of the claim; ``held``: the rows this pass holds.
+        look and the urgent senders of the claim.
         """
         now = self._clock.now()
         self._inbox.take_urgent_arrivals()  # this claim looks for them
@@ -218,12 +216,11 @@ class InboxWorker:
                 earlier = [r for r in (await session.execute(senders_query(
                     now, urgent_senders, before=max(latest.values())))).all()
                     if r.id < latest[r.sender_key]]
-                rows += await self._not_overtaking(session, now, earlier, held or set())
+                rows += await self._not_overtaking(session, now, earlier)
             rows = list({r.id: r for r in rows}.values())
             until = now + self._lease
-            for start in range(0, len(rows), IDS_A_STATEMENT):
+            for ids in _batches([r.id for r in rows]):
                 # No last error while leased: a leased row with none is being filed now.
-                ids = [r.id for r in rows[start:start + IDS_A_STATEMENT]]
                 await session.execute(
                     update(InboxMessage).where(InboxMessage.id.in_(ids))
                     .values(claimed_until=until, attempts=InboxMessage.attempts + 1,
@@ -233,12 +230,11 @@ class InboxWorker:
                 self._wrote(until, [r.id for r in rows])
         return rows
 
-    async def _not_overtaking(self, session: AsyncSession, now: datetime, rows: list,
-                              held: set[int]) -> list:
+    async def _not_overtaking(self, session: AsyncSession, now: datetime, rows: list) -> list:
         """Drop the ordinary ``rows`` that would overtake a text another worker is filing.
 
         As in the claim's first look (``_earlier_text_being_filed``), but the rows this
-        pass holds, leased by it, do not count.
+        pass holds (``_claimed``), leased by it, do not count.
         """
         senders = {r.sender_key for r in rows if not r.urgent}
         if not senders:
@@ -247,23 +243,22 @@ class InboxWorker:
         for leased, sender in (await session.execute(
                 select(InboxMessage.id, InboxMessage.sender_key)
                 .where(InboxMessage.sender_key.in_(senders), *_being_filed(now)))).all():
-            if leased not in held:
+            if leased not in self._claimed:
                 first_elsewhere[sender] = min(leased, first_elsewhere.get(sender, leased))
         return [r for r in rows
                 if r.urgent or r.id < first_elsewhere.get(r.sender_key, r.id + 1)]
 
-    async def _renew(self, ids: list[int]) -> None:
+    async def _renew(self) -> None:
         """Extend the leases of rows this pass holds and has not filed yet."""
         until = self._clock.now() + self._lease
         ours = InboxMessage.claimed_until.in_(list(self._written))  # none taken over since
         renewed = 0
         self._wrote(until, [])  # a stop halfway gives back the renewed ones too
-        for start in range(0, len(ids), IDS_A_STATEMENT):
+        for ids in _batches(sorted(self._claimed)):
             async with self._db.transaction() as session:
                 result = await session.execute(
                     update(InboxMessage)
-                    .where(InboxMessage.id.in_(ids[start:start + IDS_A_STATEMENT]),
-                           InboxMessage.status == PENDING, ours)
+                    .where(InboxMessage.id.in_(ids), InboxMessage.status == PENDING, ours)
                     .values(claimed_until=until)
                     .execution_options(synchronize_session=False))
                 renewed += result.rowcount or 0
@@ -312,6 +307,12 @@ class InboxWorker:
 CLAIMED_COLUMNS = (InboxMessage.id, InboxMessage.sender_key, InboxMessage.urgent,
                    InboxMessage.provider_sid, InboxMessage.address_enc, InboxMessage.body_enc,
                    InboxMessage.received_at)
+
+
+def _batches(ids: list[int]) -> Iterator[list[int]]:
+    """Yield ``ids`` ``IDS_A_STATEMENT`` at a time."""
+    for start in range(0, len(ids), IDS_A_STATEMENT):
+        yield ids[start:start + IDS_A_STATEMENT]
 
 
 def _due(now: datetime) -> list[Any]:
@@ -427,10 +428,6 @@ class FilingQueue:
     def in_round(self, sender_key: object) -> bool:
         """Return whether ``sender_key`` has an urgent text still waiting."""
         return sender_key in self._turn
-
-    def waiting_ids(self) -> list[int]:
-        """Return the ids of the rows still to file."""
-        return [row.id for rows in self._senders.values() for row in rows]
 
     def add(self, rows: list) -> None:
         """Add claimed rows; a row held and not yet filed is not added twice.

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event, select, update
+from sqlalchemy.ext.asyncio import AsyncTransaction
 
 from helpline import appkeys
 from helpline.audit.models import AuditEvent
@@ -148,11 +151,7 @@ async def test_a_row_touched_while_the_purge_waits_for_it_is_left_alone(
         await other.execute(update(model.__table__).values(**touched))
         work = (close_inactive(db, policy=app[appkeys.SETTINGS].retention, now=now)
                 if table == "conversations" else _purge_all(client))
-        purging = asyncio.create_task(work)
-        await asyncio.sleep(0.3)
-        assert not purging.done()  # waiting for the row
-        await returning.commit()
-    await asyncio.wait_for(purging, 10)
+        await _waits_for(returning, work)
     async with db.reader() as session:
         conversation = (await session.execute(select(Conversation))).scalar_one()
         contact = (await session.execute(select(Contact))).scalar_one()
@@ -233,14 +232,19 @@ async def test_a_reply_written_while_a_purge_batch_holds_its_conversation_is_pur
         async with db.transaction() as session:
             conversation = (await session.execute(select(Conversation))).scalar_one()
             contact = await session.get_one(Contact, conversation.contact_id)
-        replying = asyncio.create_task(_reply(client, conversation.id, contact.id))
-        await asyncio.sleep(0.3)
-        assert not replying.done()  # waiting for the batch
-        await batch.commit()
-    await asyncio.wait_for(replying, 10)
+        await _waits_for(batch, _reply(client, conversation.id, contact.id))
     async with db.reader() as session:
         conversation = (await session.execute(select(Conversation))).scalar_one()
     assert conversation.purged_at is None  # purged again in its turn
+
+
+async def _waits_for(holder: AsyncTransaction, work: Coroutine[Any, Any, Any]) -> None:
+    """Start ``work``; check it waits for the rows ``holder`` has locked; commit; finish it."""
+    task = asyncio.create_task(work)
+    await asyncio.sleep(0.3)
+    assert not task.done()  # waiting for the locked rows
+    await holder.commit()
+    await asyncio.wait_for(task, 10)
 
 
 async def _reply(client: TestClient, conversation_id: int, contact_id: int) -> None:

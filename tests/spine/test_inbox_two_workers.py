@@ -70,14 +70,14 @@ async def test_a_stalled_workers_renewal_leaves_the_leases_another_took_over(
     await twilio.sms("a first", sender=SENDERS["a"], process=False)
     await twilio.sms("a second", sender=SENDERS["a"], process=False)
     stalled = build_inbox_worker(twilio.client.app)
-    held = await stalled._claim()
+    await stalled._claim()
     clock.advance(121)  # the first worker stalls past its lease; another takes the texts
     await build_inbox_worker(twilio.client.app)._claim()
     async with db.reader() as session:
         taken_over = (await session.scalars(select(InboxMessage.claimed_until))).all()
     clock.advance(1)
-    await stalled._renew([row.id for row in held])
-    await stalled._give_back(keep_attempt=[])
+    await stalled._renew()
+    await stalled._give_back()
     async with db.reader() as session:
         assert (await session.scalars(select(InboxMessage.claimed_until))).all() == taken_over
 
@@ -92,11 +92,11 @@ async def test_a_lease_that_ran_out_before_its_renewal_is_still_renewed(
     await twilio.sms("a first", sender=SENDERS["a"], process=False)
     await twilio.sms("b first", sender=SENDERS["b"], process=False)
     worker = build_inbox_worker(twilio.client.app)
-    held = await worker._claim()
+    await worker._claim()
     clock.advance(121)
     await twilio.sms(URGENT, sender=SENDERS["b"], process=False)
-    held += await worker._claim(urgent_only=True)
-    await worker._renew([row.id for row in held])
+    await worker._claim(urgent_only=True)
+    await worker._renew()
     async with db.reader() as session:
         leases = set((await session.scalars(select(InboxMessage.claimed_until))).all())
     assert leases == {clock.now() + timedelta(seconds=120)}

@@ -97,27 +97,40 @@ def test_senders_joining_the_round_together_go_by_their_first_text() -> None:
     assert queue.in_round("a") and not queue.in_round("b")
 
 
-async def file_with_arrivals(twilio: TwilioWebhooks,
-                             arrivals: dict[int, list[tuple[str, str]]],
+Arrivals = dict[int, list[tuple[str, str]]]  # filing n -> (text, sender) webhooks
+
+
+def text_during_filings(twilio: TwilioWebhooks, worker: Any, arrivals: Arrivals) -> list[str]:
+    """Have ``arrivals[n]`` texted (and answered) while ``worker`` files its n-th text.
+
+    Return the list that the senders of the texts it files go into, in filing order.
+    """
+    handle, filings = worker._handle, []
+
+    async def handle_and_text(session: Any, inbound: Any) -> None:
+        filings.append(inbound.address.e164)
+        for body, sender in arrivals.get(len(filings), ()):
+            await twilio.sms(body, sender=sender, process=False)
+        await handle(session, inbound)
+
+    worker._handle = handle_and_text
+    return filings
+
+
+async def file_with_arrivals(twilio: TwilioWebhooks, arrivals: Arrivals,
                              **options: Any) -> tuple[list[str], int]:
     """Run one pass of a worker built with ``options``; text ``arrivals[n]`` during filing n.
 
     Return the senders of the texts filed, in filing order, and how many claims it made.
     """
     worker = build_inbox_worker(twilio.client.app, **options)
-    handle, claim, filings, claims = worker._handle, worker._claim, [], []
-
-    async def handle_and_text(session: Any, inbound: Any) -> None:
-        filings.append(inbound.address.e164)
-        for body, sender in arrivals.get(len(filings), ()):  # webhooks answered meanwhile
-            await twilio.sms(body, sender=sender, process=False)
-        await handle(session, inbound)
+    filings, claim, claims = text_during_filings(twilio, worker, arrivals), worker._claim, []
 
     async def counted_claim(**kwargs: Any) -> list:
         claims.append(kwargs)
         return await claim(**kwargs)
 
-    worker._handle, worker._claim = handle_and_text, counted_claim
+    worker._claim = counted_claim
     await worker.run_once()
     return filings, len(claims)
 
@@ -255,6 +268,13 @@ async def childs_texts_filed(twilio: TwilioWebhooks) -> list[str]:
     return [text for text in texts if text in X_TEXTS]
 
 
+async def leased_rows(twilio: TwilioWebhooks) -> list[int]:
+    """Return the ids of pending inbox rows under a lease."""
+    async with twilio.client.app[appkeys.DB].reader() as session:
+        return list((await session.scalars(select(InboxMessage.id).where(
+            InboxMessage.status == "pending", InboxMessage.claimed_until.is_not(None)))).all())
+
+
 async def test_a_pass_stopped_midway_gives_its_leases_back(twilio: TwilioWebhooks) -> None:
     """Test that after a shutdown during a filing, the restarted worker files in order.
 
@@ -280,35 +300,20 @@ async def test_a_pass_that_fails_gives_its_leases_back(twilio: TwilioWebhooks) -
     """Test that a pass ended by a failed claim leaves nothing leased for its retry."""
     await x_texts_behind_a_flood(twilio)
     worker = build_inbox_worker(twilio.client.app)
-    handle, claim_urgent, filings = worker._handle, worker._claim_urgent, []
-
-    async def handle_and_text(session: Any, inbound: Any) -> None:
-        filings.append(inbound)
-        if len(filings) == 1:
-            await twilio.sms(URGENT, sender=CHILD2, process=False)
-        await handle(session, inbound)
+    text_during_filings(twilio, worker, {1: [(URGENT, CHILD2)]})
+    claim_urgent = worker._claim_urgent
 
     async def broken(queue: Any) -> list:
         raise ConnectionError("database went away")
 
-    worker._handle, worker._claim_urgent = handle_and_text, broken
+    worker._claim_urgent = broken
     with pytest.raises(ConnectionError):
         await worker.run_once()
-    async with twilio.client.app[appkeys.DB].reader() as session:
-        leased = (await session.scalars(select(InboxMessage.id).where(
-            InboxMessage.status == "pending", InboxMessage.claimed_until.is_not(None)))).all()
-    assert leased == []
+    assert await leased_rows(twilio) == []
     worker._claim_urgent = claim_urgent
     for _ in range(5):
         await worker.run_once()
     assert await childs_texts_filed(twilio) == X_TEXTS
-
-
-async def leased_rows(twilio: TwilioWebhooks) -> list[int]:
-    """Return the ids of pending inbox rows under a lease."""
-    async with twilio.client.app[appkeys.DB].reader() as session:
-        return list((await session.scalars(select(InboxMessage.id).where(
-            InboxMessage.status == "pending", InboxMessage.claimed_until.is_not(None)))).all())
 
 
 @pytest.mark.parametrize("which", ["first", "urgent"])
@@ -320,13 +325,8 @@ async def test_a_pass_stopped_just_after_a_claim_commits_gives_it_back(
     """
     await flood(twilio, 2)
     worker = build_inbox_worker(twilio.client.app)
-    handle, claim, filings = worker._handle, worker._claim, []
-
-    async def handle_and_text(session: Any, inbound: Any) -> None:
-        filings.append(inbound)
-        if len(filings) == 1:
-            await twilio.sms(URGENT, sender=CHILD, process=False)
-        await handle(session, inbound)
+    text_during_filings(twilio, worker, {1: [(URGENT, CHILD)]})
+    claim = worker._claim
 
     async def claim_then_stopped(**kwargs: Any) -> list:
         rows = await claim(**kwargs)
@@ -334,7 +334,7 @@ async def test_a_pass_stopped_just_after_a_claim_commits_gives_it_back(
             raise asyncio.CancelledError  # e.g. as the session closes after its COMMIT
         return rows
 
-    worker._handle, worker._claim = handle_and_text, claim_then_stopped
+    worker._claim = claim_then_stopped
     with pytest.raises(asyncio.CancelledError):
         await worker.run_once()
     assert await leased_rows(twilio) == []
@@ -349,8 +349,9 @@ async def test_a_later_ordinary_text_waits_for_another_workers_filing(
     """
     await x_texts_behind_a_flood(twilio)
     other = build_inbox_worker(twilio.client.app)
-    held = FilingQueue(await other._claim())
-    assert len(held.waiting_ids()) == 2 + 49  # t1, t2 and the flood's first texts
+    claimed = await other._claim()
+    assert len(claimed) == 2 + 49  # t1, t2 and the flood's first texts
+    held = FilingQueue(claimed)
     worker = build_inbox_worker(twilio.client.app)
     await worker.run_once()
     assert await childs_texts_filed(twilio) == [X_TEXTS[3]]
@@ -427,8 +428,8 @@ async def test_filing_waits_for_a_quiet_moment(twilio: TwilioWebhooks) -> None:
 async def test_an_urgent_text_ends_the_wait(twilio: TwilioWebhooks) -> None:
     """Test that ``settled`` returns at once when an urgent text has arrived."""
     inbox = twilio.client.app[appkeys.INBOX]
+    await twilio.sms(URGENT, sender=CHILD, process=False)
     inbox.last_arrival = asyncio.get_running_loop().time()
-    inbox.urgent_arrived.set()
     await asyncio.wait_for(inbox.settled(at_most=30, quiet=30), 1)
 
 
